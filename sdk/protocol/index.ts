@@ -1,0 +1,6 @@
+/**
+ * Public wire types shared by the host and plugins. Everything exported here is part of the
+ * `confidential-workflow-host/sdk/protocol` entry point.
+ */
+export * from './errors.js';
+export * from './workflow.js';
