@@ -1,0 +1,322 @@
+/**
+ * The host's storage interface: deployed workflow specs, their binaries, and execution records. Two
+ * implementations: `MemoryStore` (memory.ts, for tests and `cwh run`) and `SqlStore` (sql.ts, PGlite embedded or
+ * Postgres). See docs/storage.md.
+ *
+ * Records never hold secret values or raw payloads: an execution keeps only a short result summary
+ * (`summarizeResult`) and the error message the engine built.
+ */
+import { HostError } from '../../sdk/protocol/errors.js';
+
+/** Lifecycle of an execution: `running` until `finishExecution` sets a final status. */
+export type ExecutionStatus = 'running' | 'succeeded' | 'failed';
+
+/** Final statuses accepted by `finishExecution`. */
+export type FinalExecutionStatus = Exclude<ExecutionStatus, 'running'>;
+
+/** Which module ran the execution. */
+export type ExecutionModuleKind = 'wasm' | 'confidential' | 'cre';
+
+/** One execution of a workflow, as recorded by the engine. */
+export interface ExecutionRecord {
+  /** 64 lowercase hex characters: `hex(sha256(workflowId ‖ eventId ‖ decimal(i)))` (architecture.md). */
+  executionId: string;
+  workflowId: string;
+  /** Index of the trigger subscription that fired, or null for a manual run. */
+  triggerIndex: number | null;
+  /** The trigger event's id, or null for a manual run. */
+  eventId: string | null;
+  status: ExecutionStatus;
+  startedAt: Date;
+  /** Null while `running`. */
+  finishedAt: Date | null;
+  /** Wall time of the execution in milliseconds (may be fractional); null while `running`. */
+  durationMs: number | null;
+  /** Preview of the result built by `summarizeResult`: the only thing stored of a result. */
+  resultSummary: string | null;
+  /** The error message when `failed`; never holds secret values. */
+  error: string | null;
+  module: ExecutionModuleKind;
+}
+
+/** The final part of an execution record, written once by `finishExecution`. */
+export interface ExecutionOutcome {
+  status: FinalExecutionStatus;
+  finishedAt: Date;
+  /** Milliseconds, non-negative (may be fractional). */
+  durationMs: number;
+  resultSummary: string | null;
+  error: string | null;
+}
+
+/** A deployed workflow. */
+export interface WorkflowSpec {
+  /** 64 lowercase hex characters; see `computeWorkflowId` in host/workflows/registry.ts. */
+  workflowId: string;
+  /** EVM address: `0x` + 40 hex characters (stored lowercase by the registry). */
+  owner: string;
+  name: string;
+  tag: string;
+  /** Where the enclave fetches the binary: `${binaryUrlBase}/binaries/<binaryHash>`. */
+  binaryUrl: string;
+  /** SHA-256 of the WASM binary, 64 lowercase hex characters. */
+  binaryHash: string;
+  /** Workflow config bytes, opaque to the host (may be empty). */
+  config: Uint8Array;
+  /** Attributes JSON bytes as deployed (may be empty); parse with `parseWorkflowAttributes`. */
+  attributes: Uint8Array;
+  createdAt: Date;
+}
+
+/** Filter of `listExecutions`. */
+export interface ListExecutionsOptions {
+  workflowId?: string;
+  status?: ExecutionStatus;
+  /** Maximum number of records, 1..10000; default 100. Records come newest first (by `startedAt`). */
+  limit?: number;
+}
+
+/**
+ * Storage of workflow specs, binaries and execution records. Every method may reject with a `HostError` of code
+ * `store` when the backend fails; messages never contain credentials.
+ */
+export interface Store {
+  /** Which backend this is: `memory`, `pglite` or `postgres`. */
+  readonly backend: 'memory' | 'pglite' | 'postgres';
+  /** Creates or upgrades the schema; idempotent. `openStore` already calls it. */
+  migrate(): Promise<void>;
+  /** Releases the backend (connections, data directory lock). Idempotent. */
+  close(): Promise<void>;
+
+  /** Inserts or replaces the spec with the same `workflowId`. A binary no spec references any more is deleted. */
+  putWorkflow(spec: WorkflowSpec): Promise<void>;
+  getWorkflow(workflowId: string): Promise<WorkflowSpec | undefined>;
+  /** Every spec, oldest first (by `createdAt`, then `workflowId`). */
+  listWorkflows(): Promise<WorkflowSpec[]>;
+  /** Deletes the spec and, when no other spec references it, its binary. Resolves false when it did not exist. */
+  deleteWorkflow(workflowId: string): Promise<boolean>;
+
+  /** Stores a binary under its SHA-256 hash (64 lowercase hex); a no-op when that hash is already stored. */
+  putBinary(hash: string, bytes: Uint8Array): Promise<void>;
+  getBinary(hash: string): Promise<Uint8Array | undefined>;
+
+  /**
+   * Inserts a new execution record. Resolves false, and changes nothing, when a record with that `executionId`
+   * already exists: an event seen twice runs once.
+   * @throws HostError (code `store`) when the record is invalid (id not 64 hex, bad status or module).
+   */
+  beginExecution(record: ExecutionRecord): Promise<boolean>;
+  /**
+   * Writes the final status of a running execution and resolves with the complete record.
+   * @throws HostError (code `store`) when the execution is unknown or already finished.
+   */
+  finishExecution(executionId: string, outcome: ExecutionOutcome): Promise<ExecutionRecord>;
+  getExecution(executionId: string): Promise<ExecutionRecord | undefined>;
+  /** Records newest first (by `startedAt`, then `executionId`). */
+  listExecutions(options?: ListExecutionsOptions): Promise<ExecutionRecord[]>;
+  /**
+   * Run once at host start, before any execution: every record still `running` (left by a host that stopped or
+   * crashed) becomes `failed` with error `INTERRUPTED_ERROR` and `finishedAt` = now, so no execution is ever
+   * left without a final record. Resolves with the number of records changed. Assumes one host per database.
+   */
+  markInterrupted(now?: Date): Promise<number>;
+}
+
+/** Error recorded by `markInterrupted`. */
+export const INTERRUPTED_ERROR = 'host stopped before the execution finished';
+
+/** Upper bound of a stored error message or result summary, in characters; longer ones are truncated. */
+export const MAX_RECORD_TEXT_CHARS = 4096;
+
+/** Default and maximum of `ListExecutionsOptions.limit`. */
+export const DEFAULT_LIST_LIMIT = 100;
+export const MAX_LIST_LIMIT = 10_000;
+
+const EXECUTION_ID = /^[0-9a-f]{64}$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const STATUSES: readonly ExecutionStatus[] = ['running', 'succeeded', 'failed'];
+const MODULES: readonly ExecutionModuleKind[] = ['wasm', 'confidential', 'cre'];
+
+/** Creates the error every store method throws for invalid input or a backend failure. */
+export function storeError(message: string, options: { cause?: unknown; executionId?: string } = {}): HostError {
+  const context = options.executionId === undefined ? {} : { executionId: options.executionId };
+  return new HostError('store', message, { cause: options.cause, context });
+}
+
+/** Describes a value for an error message: `42 (number)`, `"abc" (string)`. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value instanceof Date) return `${Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString()} (Date)`;
+  if (typeof value === 'object') return 'an object';
+  const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  return `${text.length > 80 ? `${text.slice(0, 80)}…` : text} (${typeof value})`;
+}
+
+function checkDate(value: unknown, field: string, executionId: string): void {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw storeError(`execution ${field}: expected a valid Date, got ${describeValue(value)}`, { executionId });
+  }
+}
+
+/**
+ * Validates a record for `beginExecution` and returns a copy with long texts truncated.
+ * @throws HostError (code `store`) naming the field and the observed value.
+ */
+export function checkExecutionRecord(record: ExecutionRecord): ExecutionRecord {
+  const id = record.executionId;
+  if (typeof id !== 'string' || !EXECUTION_ID.test(id)) {
+    throw storeError(`execution executionId: expected 64 lowercase hex characters, got ${describeValue(id)}`);
+  }
+  if (typeof record.workflowId !== 'string' || record.workflowId.length === 0) {
+    throw storeError(`execution workflowId: expected a non-empty string, got ${describeValue(record.workflowId)}`, {
+      executionId: id,
+    });
+  }
+  const index = record.triggerIndex;
+  if (index !== null && (!Number.isInteger(index) || index < 0 || index > 2 ** 31 - 1)) {
+    throw storeError(`execution triggerIndex: expected null or a non-negative integer, got ${describeValue(index)}`, {
+      executionId: id,
+    });
+  }
+  if (record.eventId !== null && typeof record.eventId !== 'string') {
+    throw storeError(`execution eventId: expected null or a string, got ${describeValue(record.eventId)}`, {
+      executionId: id,
+    });
+  }
+  if (!STATUSES.includes(record.status)) {
+    throw storeError(`execution status: expected one of ${STATUSES.join(', ')}, got ${describeValue(record.status)}`, {
+      executionId: id,
+    });
+  }
+  if (!MODULES.includes(record.module)) {
+    throw storeError(`execution module: expected one of ${MODULES.join(', ')}, got ${describeValue(record.module)}`, {
+      executionId: id,
+    });
+  }
+  checkDate(record.startedAt, 'startedAt', id);
+  if (record.status === 'running') {
+    if (record.finishedAt !== null || record.durationMs !== null) {
+      throw storeError('execution finishedAt/durationMs: expected null while the status is running', {
+        executionId: id,
+      });
+    }
+  } else {
+    checkDate(record.finishedAt, 'finishedAt', id);
+    checkDuration(record.durationMs, id);
+  }
+  return {
+    ...record,
+    resultSummary: clipText(record.resultSummary),
+    error: clipText(record.error),
+  };
+}
+
+/**
+ * Validates the outcome given to `finishExecution` and returns a copy with long texts truncated.
+ * @throws HostError (code `store`) naming the field and the observed value.
+ */
+export function checkExecutionOutcome(executionId: string, outcome: ExecutionOutcome): ExecutionOutcome {
+  if (outcome.status !== 'succeeded' && outcome.status !== 'failed') {
+    throw storeError(`execution status: expected succeeded or failed, got ${describeValue(outcome.status)}`, {
+      executionId,
+    });
+  }
+  checkDate(outcome.finishedAt, 'finishedAt', executionId);
+  checkDuration(outcome.durationMs, executionId);
+  return { ...outcome, resultSummary: clipText(outcome.resultSummary), error: clipText(outcome.error) };
+}
+
+function checkDuration(value: unknown, executionId: string): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw storeError(`execution durationMs: expected a non-negative number, got ${describeValue(value)}`, {
+      executionId,
+    });
+  }
+}
+
+/** Truncates a stored text to `MAX_RECORD_TEXT_CHARS` characters, saying how long it was. */
+function clipText(text: string | null | undefined): string | null {
+  if (text === null || text === undefined) return null;
+  if (text.length <= MAX_RECORD_TEXT_CHARS) return text;
+  const suffix = `… (${text.length} characters)`;
+  return text.slice(0, MAX_RECORD_TEXT_CHARS - suffix.length) + suffix;
+}
+
+/**
+ * Resolves the `limit`, `workflowId` and `status` of `listExecutions`.
+ * @throws HostError (code `store`) when `limit` is not an integer in 1..10000 or `status` is unknown.
+ */
+export function resolveListExecutionsOptions(options: ListExecutionsOptions = {}): {
+  workflowId: string | null;
+  status: ExecutionStatus | null;
+  limit: number;
+} {
+  const limit = options.limit ?? DEFAULT_LIST_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw storeError(`Expected \`limit\` to be an integer from 1 to ${MAX_LIST_LIMIT}, got ${describeValue(limit)}`);
+  }
+  if (options.status !== undefined && !STATUSES.includes(options.status)) {
+    throw storeError(`Expected \`status\` to be one of ${STATUSES.join(', ')}, got ${describeValue(options.status)}`);
+  }
+  return { workflowId: options.workflowId ?? null, status: options.status ?? null, limit };
+}
+
+/**
+ * Validates a binary's key for `putBinary`.
+ * @throws HostError (code `store`) when `hash` is not 64 lowercase hex characters.
+ */
+export function checkBinaryHash(hash: string): void {
+  if (typeof hash !== 'string' || !SHA256_HEX.test(hash)) {
+    throw storeError(`binary hash: expected 64 lowercase hex characters (SHA-256), got ${describeValue(hash)}`);
+  }
+}
+
+/**
+ * Builds the result summary of an execution: the only thing the store keeps of a result.
+ *
+ * - empty result: `(empty)`;
+ * - UTF-8 text without control characters other than tab, CR and LF: the text itself on one line (tab, CR, LF
+ *   written as `\t`, `\r`, `\n`), cut after `maxChars` characters and then followed by `… (N bytes)`;
+ * - anything else: `(binary, N bytes) ` followed by the hex of the first bytes (at most `maxChars` hex digits),
+ *   and `…` when cut.
+ *
+ * @param bytes - the workflow's result bytes, any length.
+ * @param maxChars - maximum characters of the preview (not counting the size suffix), a positive integer.
+ * @returns a single-line string of at most `maxChars` + 32 characters.
+ * @throws RangeError when `maxChars` is not a positive integer.
+ */
+export function summarizeResult(bytes: Uint8Array, maxChars = 256): string {
+  if (!Number.isInteger(maxChars) || maxChars < 1) {
+    throw new RangeError(`Expected \`maxChars\` to be a positive integer, got ${describeValue(maxChars)}`);
+  }
+  if (bytes.length === 0) return '(empty)';
+  const text = decodeText(bytes);
+  if (text !== undefined) {
+    const escaped = Array.from(text, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : c));
+    const chars: string[] = [];
+    let length = 0;
+    for (const piece of escaped) {
+      if (length + piece.length > maxChars) return `${chars.join('')}… (${bytes.length} bytes)`;
+      chars.push(piece);
+      length += piece.length;
+    }
+    return chars.join('');
+  }
+  const shown = Math.max(1, Math.floor(maxChars / 2));
+  const hex = Buffer.from(bytes.subarray(0, shown)).toString('hex');
+  return `(binary, ${bytes.length} bytes) ${hex}${bytes.length > shown ? '…' : ''}`;
+}
+
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+
+function decodeText(bytes: Uint8Array): string | undefined {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+  return CONTROL.test(text) ? undefined : text;
+}
