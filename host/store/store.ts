@@ -294,13 +294,14 @@ export function summarizeResult(bytes: Uint8Array, maxChars = 256): string {
   if (bytes.length === 0) return '(empty)';
   const text = decodeText(bytes);
   if (text !== undefined) {
-    const escaped = Array.from(text, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : c));
     const chars: string[] = [];
     let length = 0;
-    for (const piece of escaped) {
-      if (length + piece.length > maxChars) return `${chars.join('')}… (${bytes.length} bytes)`;
+    for (const c of text) {
+      const piece = c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : c;
+      const width = piece === c ? 1 : 2;
+      if (length + width > maxChars) return `${chars.join('')}… (${bytes.length} bytes)`;
       chars.push(piece);
-      length += piece.length;
+      length += width;
     }
     return chars.join('');
   }
