@@ -1,0 +1,185 @@
+import { sha256 } from '@noble/hashes/sha2.js';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { cnt, compareBytes, concatBytes, DOMAIN_SEPARATOR, lp, str, u32be, utf8Bytes } from './length-prefix.js';
+import {
+  type CapabilityExecuteParams,
+  type CapabilityExecuteResult,
+  type EnclaveConfig,
+  type SecretsGetParams,
+  type SecretsGetResult,
+  validateCapabilityExecuteParams,
+  validateCapabilityExecuteResult,
+  validateSecretsGetParams,
+  validateSecretsGetResult,
+} from './relay-params.js';
+
+/**
+ * Attestation binding and relay response hashes (`shared/design/protocol.md` sections 1 and 2).
+ *
+ * Canonical params encoding (section 1, "length-prefixed form of section 2"): the request part of the matching
+ * section 2 layout, without `DS` and without the result:
+ * ```
+ * canonical(secrets.get)        = str(workflow_id) ‖ str(owner) ‖ str(execution_id) ‖ str(org_id)
+ *                                 ‖ cnt(#secrets) ‖ for s sorted by (namespace, key): str(key) ‖ str(namespace)
+ *                                 ‖ str(enclave_public_key) ‖ [enclave_config block]
+ * canonical(capability.execute) = str(workflow_id) ‖ str(owner) ‖ str(execution_id) ‖ str(org_id)
+ *                                 ‖ str(reference_id) ‖ str(capability_id) ‖ str(payload) ‖ [enclave_config block]
+ * enclave_config block          = cnt(#signers) ‖ lp(signer) for signers sorted bytewise ‖ lp(master_public_key)
+ *                                 ‖ u32be(t) ‖ u32be(f)          (signer and key bytes are the hex-decoded values)
+ * ```
+ * Strings are hashed as given (UTF-8); a missing `org_id` is the empty string; "sorted" is bytewise over UTF-8
+ * (compare the first element, then the next). `attestation` is never encoded.
+ */
+
+/** DomainHash tags of section 1. */
+export const DOMAIN_TAGS = {
+  secretsGet: 'ConfidentialSecretsGet',
+  capabilityExecute: 'ConfidentialCapabilityExecute',
+} as const;
+
+/**
+ * `DomainHash(tag, data) = SHA-256(DS ‖ lp(tag) ‖ lp(data))` (protocol.md section 1).
+ * @param tag - ASCII tag, e.g. `ConfidentialSecretsGet`.
+ * @param data - canonical bytes.
+ * @returns 32-byte digest.
+ */
+export function domainHash(tag: string, data: Uint8Array): Uint8Array {
+  return sha256(concatBytes(DOMAIN_SEPARATOR, lp(utf8Bytes(tag)), lp(data)));
+}
+
+function hexBytes(hex: string): Uint8Array {
+  return hexToBytes(hex.replace(/^0x/i, ''));
+}
+
+function compareTuples(a: readonly Uint8Array[], b: readonly Uint8Array[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const d = compareBytes(a[i]!, b[i]!);
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+function sortBy<T>(items: readonly T[], key: (item: T) => Uint8Array[]): T[] {
+  return items
+    .map((item) => ({ item, k: key(item) }))
+    .sort((x, y) => compareTuples(x.k, y.k))
+    .map((x) => x.item);
+}
+
+function enclaveConfigBlock(config: EnclaveConfig | undefined): Uint8Array[] {
+  if (config === undefined) return [];
+  const signers = config.signers.map(hexBytes).sort(compareBytes);
+  return [
+    cnt(signers.length),
+    ...signers.map(lp),
+    lp(hexBytes(config.master_public_key)),
+    u32be(config.t),
+    u32be(config.f),
+  ];
+}
+
+function commonPrefix(p: { workflow_id: string; owner: string; execution_id: string; org_id?: string }): Uint8Array[] {
+  return [str(p.workflow_id), str(p.owner), str(p.execution_id), str(p.org_id ?? '')];
+}
+
+function secretsRequestParts(p: SecretsGetParams): Uint8Array[] {
+  const secrets = sortBy(p.secrets, (s) => [utf8Bytes(s.namespace), utf8Bytes(s.key)]);
+  return [
+    ...commonPrefix(p),
+    cnt(secrets.length),
+    ...secrets.flatMap((s) => [str(s.key), str(s.namespace)]),
+    str(p.enclave_public_key),
+    ...enclaveConfigBlock(p.enclave_config),
+  ];
+}
+
+function capabilityRequestParts(p: CapabilityExecuteParams): Uint8Array[] {
+  return [
+    ...commonPrefix(p),
+    str(p.reference_id),
+    str(p.capability_id),
+    str(p.payload),
+    ...enclaveConfigBlock(p.enclave_config),
+  ];
+}
+
+/**
+ * Canonical encoding of `confidential.secrets.get` params (layout above).
+ * @throws ParamsError when the params do not validate (section 3).
+ */
+export function canonicalSecretsGetParams(params: unknown): Uint8Array {
+  return concatBytes(...secretsRequestParts(validateSecretsGetParams(params)));
+}
+
+/**
+ * Canonical encoding of `confidential.capability.execute` params (layout above).
+ * @throws ParamsError when the params do not validate (section 3).
+ */
+export function canonicalCapabilityExecuteParams(params: unknown): Uint8Array {
+  return concatBytes(...capabilityRequestParts(validateCapabilityExecuteParams(params)));
+}
+
+/**
+ * The `user_data` an attestation must carry for a secrets request:
+ * `DomainHash("ConfidentialSecretsGet", canonical(params))`.
+ * @returns 32 bytes.
+ * @throws ParamsError when the params do not validate.
+ */
+export function secretsGetBinding(params: unknown): Uint8Array {
+  return domainHash(DOMAIN_TAGS.secretsGet, canonicalSecretsGetParams(params));
+}
+
+/**
+ * The `user_data` an attestation must carry for a capability request:
+ * `DomainHash("ConfidentialCapabilityExecute", canonical(params))`.
+ * @returns 32 bytes.
+ * @throws ParamsError when the params do not validate.
+ */
+export function capabilityExecuteBinding(params: unknown): Uint8Array {
+  return domainHash(DOMAIN_TAGS.capabilityExecute, canonicalCapabilityExecuteParams(params));
+}
+
+/**
+ * What relay nodes sign for `confidential.secrets.get` (protocol.md section 2, "Secrets response").
+ * @param params - the request params (validated here; `attestation` ignored).
+ * @param result - the vault's result.
+ * @returns 32-byte SHA-256.
+ * @throws ParamsError when the params or the result do not validate.
+ */
+export function secretsResponseHash(params: unknown, result: unknown): Uint8Array {
+  const p = validateSecretsGetParams(params);
+  const r: SecretsGetResult = validateSecretsGetResult(result);
+  const entries = sortBy(r.secrets, (e) => [utf8Bytes(e.id.namespace), utf8Bytes(e.id.key), utf8Bytes(e.ciphertext)]);
+  const resultParts = entries.flatMap((e) => {
+    const shares = e.shares.map(utf8Bytes).sort(compareBytes);
+    return [str(e.id.key), str(e.id.namespace), str(e.ciphertext), cnt(shares.length), ...shares.map(lp)];
+  });
+  return sha256(
+    concatBytes(
+      DOMAIN_SEPARATOR,
+      utf8Bytes('\nSecretsResponseResult\n'),
+      ...secretsRequestParts(p),
+      cnt(entries.length),
+      ...resultParts,
+    ),
+  );
+}
+
+/**
+ * What relay nodes sign for `confidential.capability.execute` (protocol.md section 2, "Capability response").
+ * @returns 32-byte SHA-256.
+ * @throws ParamsError when the params or the result do not validate.
+ */
+export function capabilityResponseHash(params: unknown, result: unknown): Uint8Array {
+  const p = validateCapabilityExecuteParams(params);
+  const r: CapabilityExecuteResult = validateCapabilityExecuteResult(result);
+  return sha256(
+    concatBytes(
+      DOMAIN_SEPARATOR,
+      utf8Bytes('\nCapabilityResponseResult\n'),
+      ...capabilityRequestParts(p),
+      str(r.payload ?? ''),
+      str(r.error ?? ''),
+    ),
+  );
+}

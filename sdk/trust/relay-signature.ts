@@ -1,0 +1,193 @@
+import * as ed from '@noble/ed25519';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { TrustError } from './errors.js';
+import { compareBytes, concatBytes, lp, utf8Bytes } from './length-prefix.js';
+
+/**
+ * Relay response signatures and the enclave's quorum check (`shared/design/protocol.md` section 4).
+ * ed25519 by @noble/ed25519 with strict RFC 8032 verification (`zip215: false`: non-canonical encodings and
+ * S ≥ L are rejected).
+ */
+
+ed.hashes.sha512 = sha512;
+
+/** A relay node's signature over a response hash. Both fields are lowercase hex. */
+export interface RelaySignature {
+  /** 32-byte ed25519 public key, hex (64 characters). */
+  signer: string;
+  /** 64-byte ed25519 signature R‖S, hex (128 characters). */
+  signature: string;
+}
+
+/** A relay node's answer: `{result, signature: {signer, signature}}`. */
+export interface SignedRelayResponse<R> {
+  result: R;
+  signature: RelaySignature;
+}
+
+/** The outcome of {@link verifyQuorum}. */
+export interface QuorumResult<R> {
+  /** 32-byte hash that F+1 distinct known signers signed. */
+  hash: Uint8Array;
+  /** The result of the first response in the winning bucket. */
+  result: R;
+  /** The valid signatures of distinct known signers, sorted by signer bytes. */
+  signatures: RelaySignature[];
+  /** Number of valid distinct signers over `hash` (at least F+1). */
+  validSigners: number;
+}
+
+const SIGNING_PREFIX = concatBytes(
+  new Uint8Array(64).fill(0x20),
+  utf8Bytes('ragep2p arbitrary message signing'),
+  Uint8Array.of(0),
+  lp(utf8Bytes('CONFIDENTIAL_RELAY_PAYLOAD_')),
+  Uint8Array.of(0),
+);
+
+/**
+ * The message a relay node signs:
+ * `0x20 × 64 ‖ "ragep2p arbitrary message signing" ‖ 0x00 ‖ lp("CONFIDENTIAL_RELAY_PAYLOAD_") ‖ 0x00 ‖ lp(hash32)`.
+ * @param hash - 32-byte response hash (section 2).
+ * @returns 174 bytes.
+ * @throws TrustError step `quorum` when `hash` is not 32 bytes.
+ */
+export function relaySigningPayload(hash: Uint8Array): Uint8Array {
+  if (hash.length !== 32) throw new TrustError('quorum', `response hash is ${hash.length} bytes, expected 32`);
+  return concatBytes(SIGNING_PREFIX, lp(hash));
+}
+
+/** Generates an ed25519 key pair: 32-byte secret seed and 32-byte public key. */
+export function generateRelayKeyPair(): { secretKey: Uint8Array; publicKey: Uint8Array } {
+  return ed.keygen();
+}
+
+/** The 32-byte public key of a 32-byte ed25519 secret seed. */
+export function relayPublicKey(secretKey: Uint8Array): Uint8Array {
+  return ed.getPublicKey(secretKey);
+}
+
+/**
+ * ed25519 signature (RFC 8032, deterministic).
+ * @param message - any bytes.
+ * @param secretKey - 32-byte seed.
+ * @returns 64 bytes R‖S.
+ */
+export function ed25519Sign(message: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  return ed.sign(message, secretKey);
+}
+
+/**
+ * Strict RFC 8032 ed25519 verification; malformed keys or signatures give `false`, never a throw.
+ * @param signature - 64 bytes. @param message - any bytes. @param publicKey - 32 bytes.
+ */
+export function ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  if (signature.length !== 64 || publicKey.length !== 32) return false;
+  try {
+    return ed.verify(signature, message, publicKey, { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Signs a response hash as a relay node.
+ * @param secretKey - 32-byte ed25519 seed.
+ * @param hash - 32-byte response hash.
+ * @returns `{signer, signature}` as hex.
+ */
+export function signRelayHash(secretKey: Uint8Array, hash: Uint8Array): RelaySignature {
+  return {
+    signer: bytesToHex(ed.getPublicKey(secretKey)),
+    signature: bytesToHex(ed.sign(relaySigningPayload(hash), secretKey)),
+  };
+}
+
+function decodeHex(hex: unknown, bytes: number): Uint8Array | undefined {
+  if (typeof hex !== 'string' || hex.length !== bytes * 2) return undefined;
+  try {
+    return hexToBytes(hex);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Checks one relay signature over a response hash. Malformed input gives `false`.
+ * @param hash - 32-byte response hash.
+ */
+export function verifyRelaySignature(hash: Uint8Array, signature: RelaySignature): boolean {
+  const signer = decodeHex(signature?.signer, 32);
+  const sig = decodeHex(signature?.signature, 64);
+  if (signer === undefined || sig === undefined || hash.length !== 32) return false;
+  return ed25519Verify(sig, relaySigningPayload(hash), signer);
+}
+
+/**
+ * The enclave's quorum check (section 4): recompute each response's hash with `hashResult`, bucket by hash, and
+ * accept the bucket that first (in response order) reached F+1 distinct known signers with valid signatures. Foreign,
+ * invalid and duplicate signatures, and responses whose result does not hash, are skipped, not counted.
+ *
+ * @param responses - signed relay responses (untrusted).
+ * @param knownSigners - the relay DON's 32-byte ed25519 public keys (hex or bytes).
+ * @param f - fault tolerance F (a non-negative integer); F+1 signers are required.
+ * @param hashResult - recomputes the 32-byte response hash from a result (e.g. `r => secretsResponseHash(params, r)`).
+ * @returns the winning hash, result, sorted signatures and signer count.
+ * @throws TrustError step `quorum` when no hash reaches F+1 valid distinct known signers, or `f` is invalid.
+ */
+export function verifyQuorum<R>(
+  responses: readonly SignedRelayResponse<R>[],
+  knownSigners: readonly (string | Uint8Array)[],
+  f: number,
+  hashResult: (result: R) => Uint8Array,
+): QuorumResult<R> {
+  if (!Number.isInteger(f) || f < 0) throw new TrustError('quorum', `f must be a non-negative integer, got ${f}`);
+  const required = f + 1;
+  const known = new Set(
+    knownSigners.map((s) => (typeof s === 'string' ? s.toLowerCase().replace(/^0x/, '') : bytesToHex(s))),
+  );
+  const buckets = new Map<
+    string,
+    { hash: Uint8Array; result: R; signatures: Map<string, RelaySignature>; reachedAt: number }
+  >();
+  let best = 0;
+  responses.forEach((response, index) => {
+    const signer = typeof response?.signature?.signer === 'string' ? response.signature.signer.toLowerCase() : '';
+    if (!known.has(signer)) return;
+    let hash: Uint8Array;
+    try {
+      hash = hashResult(response.result);
+    } catch {
+      return;
+    }
+    const key = bytesToHex(hash);
+    let bucket = buckets.get(key);
+    if (bucket?.signatures.has(signer)) return;
+    const signature = { signer, signature: String(response.signature.signature).toLowerCase() };
+    if (!verifyRelaySignature(hash, signature)) return;
+    if (bucket === undefined) {
+      bucket = { hash, result: response.result, signatures: new Map(), reachedAt: Number.POSITIVE_INFINITY };
+      buckets.set(key, bucket);
+    }
+    bucket.signatures.set(signer, signature);
+    if (bucket.signatures.size === required) bucket.reachedAt = index;
+    best = Math.max(best, bucket.signatures.size);
+  });
+  let winner: (typeof buckets extends Map<string, infer B> ? B : never) | undefined;
+  for (const bucket of buckets.values()) {
+    if (bucket.signatures.size >= required && (winner === undefined || bucket.reachedAt < winner.reachedAt)) {
+      winner = bucket;
+    }
+  }
+  if (winner !== undefined) {
+    const signatures = [...winner.signatures.values()].sort((a, b) =>
+      compareBytes(hexToBytes(a.signer), hexToBytes(b.signer)),
+    );
+    return { hash: winner.hash, result: winner.result, signatures, validSigners: signatures.length };
+  }
+  throw new TrustError(
+    'quorum',
+    `no response hash has ${required} valid distinct known signers (best ${best} of ${responses.length} responses, f=${f})`,
+  );
+}
