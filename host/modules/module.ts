@@ -1,30 +1,6 @@
-import type {
-  CapabilityRequest,
-  CapabilityResponse,
-  ExecuteRequest,
-  ExecutionResult,
-  SecretRequest,
-  SecretResponse,
-} from '../../sdk/protocol/index.js';
+import type { ExecuteRequest, ExecutionHelper, ExecutionResult } from '../../sdk/protocol/index.js';
 
-/**
- * What a module may ask of the host while it executes. One helper serves exactly one execution.
- * Model: the public `ExecutionHelper` of the workflow engine design.
- */
-export interface ExecutionHelper {
-  /** Performs one capability call. Never throws: failures come back as `{error}`. */
-  callCapability(request: CapabilityRequest, signal?: AbortSignal): Promise<CapabilityResponse>;
-  /** Resolves secrets, in the order asked. Never throws: failures come back per secret as `{error}`. */
-  getSecrets(requests: SecretRequest[], signal?: AbortSignal): Promise<SecretResponse[]>;
-  /** 64 lowercase hex characters: `hex(sha256(workflowId ‖ eventId ‖ decimal(i)))`. */
-  getWorkflowExecutionId(): string;
-  /** Node wall-clock time. */
-  getNodeTime(): Date;
-  /** DON time: the time agreed by the DON for this execution (here: fixed at the execution's start). */
-  getDonTime(): Date;
-  /** Records one line of user log output for this execution. */
-  emitUserLog(line: string): void;
-}
+export type { ExecutionHelper } from '../../sdk/protocol/index.js';
 
 /** Options of one {@link ModuleV2.execute} call. */
 export interface ExecuteOptions {

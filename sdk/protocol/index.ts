@@ -3,4 +3,6 @@
  * `confidential-workflow-host/sdk/protocol` entry point.
  */
 export * from './errors.js';
+export * from './helper.js';
 export * from './workflow.js';
+export * from './plugin-rpc.js';

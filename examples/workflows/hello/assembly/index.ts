@@ -1,0 +1,28 @@
+// hello: a cron-triggered workflow that logs and returns a greeting built from its config.
+import { JSON } from "json-as";
+import { cron, handler, Result, Runtime, runWorkflow } from "workflow/assembly";
+
+@json
+class Config {
+  name: string = "world";
+  greeting: string = "Hello";
+}
+
+@json
+class Greeting {
+  message: string = "";
+  scheduledAt: string = "";
+}
+
+function onCron(runtime: Runtime, payload: string): Result {
+  const config = JSON.parse<Config>(runtime.config());
+  runtime.log("building a greeting for " + config.name);
+  const out = new Greeting();
+  out.message = config.greeting + ", " + config.name + "!";
+  out.scheduledAt = payload;
+  return Result.ok(JSON.stringify<Greeting>(out));
+}
+
+export function execute(): i32 {
+  return runWorkflow([handler(cron("*/30 * * * * *"), onCron)]);
+}
