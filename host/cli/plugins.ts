@@ -1,4 +1,139 @@
 import type { Command } from 'commander';
+import { loadPluginsFile, type ResolvedPluginsConfig } from '../config/plugins-yaml.js';
+import { createLogger } from '../log/logger.js';
+import { type PluginStatus, PluginSupervisor } from '../supervisor/index.js';
 
-/** Registers the `cwh` subcommands of this concern on `program`. */
-export function registerPluginCommands(_program: Command): void {}
+/** Exit codes: 0 all healthy, 1 a plugin failed or the file is invalid (2, bad usage, comes from commander). */
+const OK = 0;
+const FAILED = 1;
+
+interface FileOptions {
+  file: string;
+  json?: boolean;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+async function load(options: FileOptions): Promise<ResolvedPluginsConfig | undefined> {
+  try {
+    return await loadPluginsFile(options.file);
+  } catch (error) {
+    const message = (error as Error).message;
+    if (options.json) process.stdout.write(`${JSON.stringify({ ok: false, error: message }, null, 2)}\n`);
+    else process.stderr.write(`${message}\n`);
+    process.exitCode = FAILED;
+    return undefined;
+  }
+}
+
+function checkRow(status: PluginStatus): string[] {
+  const ready = status.instances.filter((i) => i.state === 'ready').length;
+  return [
+    status.name,
+    status.enabled ? `${ready}/${status.instances.length}` : '-',
+    status.version ?? '-',
+    status.capabilities.join(','),
+    status.readyMs === undefined ? '-' : String(status.readyMs),
+    status.enabled ? (status.state === 'ready' ? 'healthy' : status.state) : 'disabled',
+  ];
+}
+
+/**
+ * `cwh plugins check`: validate plugins.yaml, start every enabled plugin (all instances), handshake, print a table
+ * (name, instances ready/total, version, capabilities, ready ms, state) or JSON, stop them all. Exit 0 when every
+ * enabled plugin is healthy, 1 otherwise (the reason per plugin is printed).
+ *
+ * `cwh plugins list`: validate plugins.yaml and list its plugins without starting them. Exit 0, or 1 when invalid.
+ */
+export function registerPluginCommands(program: Command): void {
+  const plugins = program.command('plugins').description('capability plugins registered in plugins.yaml');
+
+  plugins
+    .command('check')
+    .description('validate plugins.yaml, start every plugin and instance, perform the handshake, then stop them')
+    .option('--file <path>', 'plugins.yaml to check', 'plugins.yaml')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (options: FileOptions) => {
+      const config = await load(options);
+      if (!config) return;
+      const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
+      const supervisor = new PluginSupervisor({ config, logger });
+      const started = performance.now();
+      await supervisor.start();
+      const statuses = supervisor.status();
+      await supervisor.stop();
+      const healthy = statuses.every((s) => !s.enabled || s.state === 'ready');
+      if (options.json) {
+        const report = {
+          ok: healthy,
+          file: config.file,
+          totalMs: Math.round(performance.now() - started),
+          plugins: statuses.map((s) => ({
+            name: s.name,
+            enabled: s.enabled,
+            healthy: s.enabled ? s.state === 'ready' : null,
+            state: s.enabled ? s.state : 'disabled',
+            instances: s.instances.length,
+            readyInstances: s.instances.filter((i) => i.state === 'ready').length,
+            version: s.version ?? null,
+            capabilities: s.capabilities,
+            readyMs: s.readyMs ?? null,
+            ...(s.error === undefined ? {} : { error: s.error }),
+          })),
+        };
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      } else {
+        const rows = [['NAME', 'INSTANCES', 'VERSION', 'CAPABILITIES', 'READY_MS', 'STATE'], ...statuses.map(checkRow)];
+        process.stdout.write(`${table(rows)}\n`);
+        for (const s of statuses) {
+          if (s.enabled && s.state !== 'ready') process.stdout.write(`\n${s.name}: ${s.error ?? s.state}\n`);
+        }
+      }
+      process.exitCode = healthy ? OK : FAILED;
+    });
+
+  plugins
+    .command('list')
+    .description('validate plugins.yaml and list its plugins without starting them')
+    .option('--file <path>', 'plugins.yaml to list', 'plugins.yaml')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (options: FileOptions) => {
+      const config = await load(options);
+      if (!config) return;
+      if (options.json) {
+        const list = config.plugins.map((p) => ({
+          name: p.name,
+          enabled: p.enabled,
+          instances: p.instances,
+          don: p.don ?? null,
+          capabilities: p.capabilities,
+          command: p.command,
+        }));
+        process.stdout.write(`${JSON.stringify({ ok: true, file: config.file, plugins: list }, null, 2)}\n`);
+      } else {
+        const rows = [
+          ['NAME', 'ENABLED', 'INSTANCES', 'DON', 'CAPABILITIES', 'COMMAND'],
+          ...config.plugins.map((p) => [
+            p.name,
+            String(p.enabled),
+            String(p.instances),
+            p.don ? `N=${p.don.nodes} F=${p.don.f}` : '-',
+            p.capabilities.join(','),
+            p.command.join(' '),
+          ]),
+        ];
+        process.stdout.write(`${table(rows)}\n`);
+      }
+      process.exitCode = OK;
+    });
+}

@@ -1,0 +1,309 @@
+/**
+ * `plugins.yaml`: the operator's list of capability plugins. Parsed with `yaml`, validated with zod; every error
+ * names the file, the path and what was wrong (`plugins.yaml: plugins[2].don.f: expected an integer >= 1, got 0`).
+ * Fields and defaults are documented in docs/plugins.md and on {@link PLUGIN_DEFAULTS}.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { type ZodIssue, z } from 'zod';
+import { ConfigError } from '../../sdk/protocol/errors.js';
+
+/** Default values of every optional plugins.yaml field. */
+export const PLUGIN_DEFAULTS = {
+  enabled: true,
+  env: [] as string[],
+  config: {} as unknown,
+  limits: {
+    /** From spawn until the handshake has answered, in milliseconds. */
+    startTimeoutMs: 10_000,
+    /** Upper bound of one capability call, in milliseconds (a workflow's deadline may shorten it). */
+    callTimeoutMs: 30_000,
+    /** Largest JSON-RPC message body either side may send, in bytes (4 MiB). */
+    maxMessageBytes: 4 * 1024 * 1024,
+    /** Period of the health ping, in milliseconds; 0 turns it off. */
+    healthIntervalMs: 10_000,
+    /** How long a plugin has to exit after `plugin/shutdown`, and again after SIGTERM, in milliseconds. */
+    shutdownGraceMs: 2_000,
+  },
+  restart: {
+    /** Restarts allowed within `windowMs`; one more crash marks the instance failed. */
+    maxRestarts: 5,
+    /** Sliding window of the restart budget, in milliseconds. */
+    windowMs: 60_000,
+    /** Delay before the first restart in a window, in milliseconds; doubles with each further restart. */
+    backoffMs: 200,
+  },
+} as const;
+
+/** Largest restart delay, in milliseconds, whatever the doubling of `backoffMs` gives. */
+export const MAX_BACKOFF_MS = 30_000;
+
+const NAME = /^[a-z0-9][a-z0-9-]*$/;
+const CAPABILITY_ID = /^[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*@\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/;
+const ENV_ENTRY = /^[A-Za-z_][A-Za-z0-9_]*(?:=.*)?$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Messages of the pattern checks, keyed by the tag the schema puts in `message`. */
+const PATTERN_MESSAGES: Record<string, string> = {
+  name: 'expected a name of lowercase letters, digits and "-"',
+  capability: 'expected a capability id "name@semver" (e.g. "echo@1.0.0")',
+  env: 'expected an environment variable name, or NAME=value',
+  sha256: 'expected 64 lowercase hex characters (SHA-256 of the entry file)',
+};
+
+const int = (min: number) => z.number().int().min(min);
+
+const limitsSchema = z
+  .object({
+    startTimeoutMs: int(1).default(PLUGIN_DEFAULTS.limits.startTimeoutMs),
+    callTimeoutMs: int(1).default(PLUGIN_DEFAULTS.limits.callTimeoutMs),
+    maxMessageBytes: int(1024).default(PLUGIN_DEFAULTS.limits.maxMessageBytes),
+    healthIntervalMs: int(0).default(PLUGIN_DEFAULTS.limits.healthIntervalMs),
+    shutdownGraceMs: int(0).default(PLUGIN_DEFAULTS.limits.shutdownGraceMs),
+  })
+  .strict();
+
+const restartSchema = z
+  .object({
+    maxRestarts: int(0).default(PLUGIN_DEFAULTS.restart.maxRestarts),
+    windowMs: int(1).default(PLUGIN_DEFAULTS.restart.windowMs),
+    backoffMs: int(0).default(PLUGIN_DEFAULTS.restart.backoffMs),
+  })
+  .strict();
+
+const pluginSchema = z
+  .object({
+    name: z.string().regex(NAME, 'name'),
+    enabled: z.boolean().default(PLUGIN_DEFAULTS.enabled),
+    command: z.array(z.string().min(1)).min(1),
+    env: z.array(z.string().regex(ENV_ENTRY, 'env')).default([]),
+    sha256: z.string().regex(SHA256, 'sha256').optional(),
+    capabilities: z.array(z.string().regex(CAPABILITY_ID, 'capability')).min(1),
+    config: z.unknown().optional(),
+    don: z
+      .object({ nodes: int(1), f: int(1) })
+      .strict()
+      .optional(),
+    limits: limitsSchema.default({}),
+    restart: restartSchema.default({}),
+  })
+  .strict();
+
+const fileSchema = z
+  .object({ plugins: z.array(pluginSchema) })
+  .strict()
+  .superRefine((file, ctx) => {
+    const names = new Map<string, number>();
+    const owners = new Map<string, string>();
+    file.plugins.forEach((plugin, i) => {
+      const first = names.get(plugin.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['plugins', i, 'name'],
+          message: `duplicate plugin name "${plugin.name}" (also plugins[${first}])`,
+        });
+      } else names.set(plugin.name, i);
+      if (plugin.don && plugin.don.nodes < 3 * plugin.don.f + 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['plugins', i, 'don', 'nodes'],
+          message: `expected at least 3F+1 = ${3 * plugin.don.f + 1} nodes for f = ${plugin.don.f}, got ${plugin.don.nodes}`,
+        });
+      }
+      const seen = new Set<string>();
+      plugin.capabilities.forEach((id, j) => {
+        if (seen.has(id)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['plugins', i, 'capabilities', j],
+            message: `duplicate capability "${id}"`,
+          });
+        }
+        seen.add(id);
+        const owner = owners.get(id);
+        if (plugin.enabled && owner !== undefined && owner !== plugin.name) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['plugins', i, 'capabilities', j],
+            message: `capability "${id}" is already provided by plugin "${owner}"`,
+          });
+        }
+        if (plugin.enabled) owners.set(id, plugin.name);
+      });
+    });
+  });
+
+/** Limits of one plugin, resolved (every field set). */
+export type ResolvedPluginLimits = { -readonly [K in keyof typeof PLUGIN_DEFAULTS.limits]: number };
+/** Restart policy of one plugin, resolved. */
+export type ResolvedRestartPolicy = { -readonly [K in keyof typeof PLUGIN_DEFAULTS.restart]: number };
+
+/** One plugin of plugins.yaml, with every default filled in. */
+export interface ResolvedPluginConfig {
+  name: string;
+  enabled: boolean;
+  /** argv; `command[0]` may be `node` (the host's own Node binary), a path, or a name looked up in the host's PATH. */
+  command: string[];
+  /** Environment allowlist: `NAME` (copied from the host's environment when set) or `NAME=value`. */
+  env: string[];
+  /** Expected SHA-256 of the entry file, 64 lowercase hex characters, when given. */
+  sha256?: string;
+  /** Capability ids (`name@semver`) the plugin must announce, exactly. */
+  capabilities: string[];
+  /** Handed to the plugin at initialisation and listed in the registry; `{}` when absent. */
+  config: unknown;
+  /** Present when the plugin is DON-hosted: N instances tolerating F faults, `N >= 3F+1`. */
+  don?: { nodes: number; f: number };
+  /** Number of instances to run: `don.nodes`, or 1. */
+  instances: number;
+  limits: ResolvedPluginLimits;
+  restart: ResolvedRestartPolicy;
+}
+
+/** plugins.yaml, validated and resolved. */
+export interface ResolvedPluginsConfig {
+  /** How errors name the file, e.g. `plugins.yaml`. */
+  file: string;
+  /** Directory relative paths in `command` are resolved against, and the plugins' working directory. */
+  baseDir: string;
+  plugins: ResolvedPluginConfig[];
+}
+
+/** Options of {@link resolvePluginsConfig} and {@link parsePluginsYaml}. */
+export interface PluginsConfigOptions {
+  /** How errors name the file; default `plugins.yaml`. */
+  file?: string;
+  /** Base directory of relative command paths; default the current working directory. */
+  baseDir?: string;
+}
+
+function formatPath(segments: (string | number)[]): string {
+  let out = '';
+  for (const segment of segments) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(segment)) out += out === '' ? segment : `.${segment}`;
+    else out += `[${JSON.stringify(segment)}]`;
+  }
+  return out;
+}
+
+function valueAt(input: unknown, segments: (string | number)[]): unknown {
+  let value = input;
+  for (const segment of segments) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string | number, unknown>)[segment];
+  }
+  return value;
+}
+
+/** Renders an observed value for an error message: `0`, `"abc"`, `null`, `a list`, `a mapping`. */
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  integer: 'an integer',
+  boolean: 'a boolean (true or false)',
+  array: 'a list',
+  object: 'a mapping',
+};
+
+function issueMessage(issue: ZodIssue, input: unknown): string {
+  const value = valueAt(input, issue.path);
+  switch (issue.code) {
+    case 'invalid_type':
+      if (value === undefined) return 'is required';
+      if (issue.expected === 'integer') return `expected an integer, got ${describe(value)}`;
+      return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, got ${describe(value)}`;
+    case 'too_small':
+      if (issue.type === 'number') {
+        return `expected an integer >= ${issue.minimum}, got ${describe(value)}`;
+      }
+      if (issue.type === 'array') {
+        return `expected at least ${issue.minimum} ${issue.minimum === 1 ? 'entry' : 'entries'}, got ${(value as unknown[]).length}`;
+      }
+      return 'expected a non-empty string';
+    case 'unrecognized_keys':
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    case 'invalid_string':
+      return `${PATTERN_MESSAGES[issue.message] ?? issue.message}, got ${describe(value)}`;
+    default:
+      return issue.message;
+  }
+}
+
+/**
+ * Validates a plugins.yaml document (already parsed) and fills in the defaults.
+ * @param input - the parsed document
+ * @throws ConfigError listing every problem, one line each: `<file>: <path>: <what was wrong>`
+ */
+export function resolvePluginsConfig(input: unknown, options: PluginsConfigOptions = {}): ResolvedPluginsConfig {
+  const file = options.file ?? 'plugins.yaml';
+  const baseDir = path.resolve(options.baseDir ?? process.cwd());
+  const parsed = fileSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const where = formatPath(issue.path);
+      return `${file}: ${where === '' ? '' : `${where}: `}${issueMessage(issue, input)}`;
+    });
+    throw new ConfigError(lines.join('\n'), { context: { file, issues: lines } });
+  }
+  return {
+    file,
+    baseDir,
+    plugins: parsed.data.plugins.map((plugin) => ({
+      name: plugin.name,
+      enabled: plugin.enabled,
+      command: plugin.command,
+      env: plugin.env,
+      ...(plugin.sha256 === undefined ? {} : { sha256: plugin.sha256 }),
+      capabilities: plugin.capabilities,
+      config: plugin.config ?? {},
+      ...(plugin.don === undefined ? {} : { don: plugin.don }),
+      instances: plugin.don?.nodes ?? 1,
+      limits: plugin.limits,
+      restart: plugin.restart,
+    })),
+  };
+}
+
+/**
+ * Parses and validates the text of a plugins.yaml file.
+ * @throws ConfigError for a YAML syntax error (with line and column) or any validation problem
+ */
+export function parsePluginsYaml(text: string, options: PluginsConfigOptions = {}): ResolvedPluginsConfig {
+  const file = options.file ?? 'plugins.yaml';
+  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (document.errors.length > 0) {
+    const lines = document.errors.map((error) => {
+      const at = error.linePos?.[0];
+      return `${file}: ${at ? `line ${at.line}, column ${at.col}: ` : ''}${error.message.split('\n')[0]}`;
+    });
+    throw new ConfigError(lines.join('\n'), { context: { file, issues: lines } });
+  }
+  return resolvePluginsConfig(document.toJS(), options);
+}
+
+/**
+ * Reads, parses and validates a plugins.yaml file. Relative command paths resolve against the file's directory.
+ * @param file - path of the file, as the user spelled it (used in error messages)
+ * @throws ConfigError when the file cannot be read or is invalid
+ */
+export async function loadPluginsFile(file: string): Promise<ResolvedPluginsConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`${file}: cannot read the file: ${(error as Error).message}`, { cause: error });
+  }
+  return parsePluginsYaml(text, { file, baseDir: path.dirname(path.resolve(file)) });
+}

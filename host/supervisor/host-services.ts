@@ -1,0 +1,54 @@
+/**
+ * Host services: what a plugin may ask of the host over its JSON-RPC channel (`host/capabilities.execute`,
+ * `host/registry.config`). The supervisor is given one {@link HostServices} object; the default goes through the
+ * capability registry.
+ */
+import type { CapabilityResponse } from '../../sdk/protocol/index.js';
+import type { CapabilityCallMetadata, CapabilityRegistry } from '../registry/registry.js';
+
+/** The plugin instance that asks. */
+export interface HostServiceCaller {
+  plugin: string;
+  instance: number;
+}
+
+/** A capability call a plugin asks the host to make. */
+export interface HostCapabilityCall {
+  /** `name@semver`. */
+  capabilityId: string;
+  method: string;
+  payload: Uint8Array;
+  metadata: CapabilityCallMetadata;
+}
+
+/** The services the host offers to plugins. */
+export interface HostServices {
+  /**
+   * Calls a capability on behalf of a plugin.
+   * @returns exactly one of `payload` and `error`
+   * @throws CapabilityError when the capability is unknown or cannot be reached
+   */
+  executeCapability(
+    call: HostCapabilityCall,
+    options: { caller: HostServiceCaller; signal: AbortSignal; timeoutMs?: number },
+  ): Promise<CapabilityResponse>;
+  /**
+   * The registry config of a capability's provider.
+   * @throws CapabilityError `not_found` when the capability is unknown
+   */
+  registryConfig(capabilityId: string, caller: HostServiceCaller): Promise<unknown> | unknown;
+}
+
+/** Host services backed by a capability registry. */
+export function registryHostServices(registry: CapabilityRegistry): HostServices {
+  return {
+    executeCapability: (call, options) =>
+      registry
+        .getExecutable(call.capabilityId)
+        .execute(
+          { method: call.method, payload: call.payload, metadata: call.metadata },
+          { signal: options.signal, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) },
+        ),
+    registryConfig: (capabilityId) => registry.getConfig(capabilityId),
+  };
+}

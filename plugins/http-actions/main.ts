@@ -1,0 +1,129 @@
+/**
+ * First-party plugin `http-actions`: capability `http-actions@1.0.0-alpha`, method `SendRequest`.
+ *
+ * Request payload (UTF-8 JSON): `{url, method?, headers?, body?, timeoutMs?}`
+ * - `url`: http or https; its host must match the plugin config's `allowedHosts` (see allowed-hosts.ts);
+ * - `method`: default `GET`; `headers`: string → string; `body`: a string, sent as UTF-8;
+ * - `timeoutMs`: default the plugin's `defaultTimeoutMs` (10 000), further bounded by the host's call timeout.
+ *
+ * Response payload (UTF-8 JSON): `{statusCode, headers, body}`; `headers` has lowercase names (repeated headers
+ * joined with ", "), `body` is the response body decoded as UTF-8 text (at most `maxResponseBytes`, default 1 MiB).
+ * Redirects are not followed (a 3xx comes back as is), so that a redirect cannot leave `allowedHosts`.
+ *
+ * Config (plugins.yaml `config`): `{allowedHosts: string[], maxResponseBytes?: number, defaultTimeoutMs?: number}`.
+ * Errors (capability-level): an invalid payload, a host not in allowedHosts (the error names the host), a timeout,
+ * a too large response, a connection failure.
+ */
+import { z } from 'zod';
+import { definePlugin } from '../../sdk/plugin/index.js';
+import { checkPatterns, effectiveHost, isHostAllowed } from './allowed-hosts.js';
+
+const configSchema = z
+  .object({
+    allowedHosts: z.array(z.string()).default([]),
+    maxResponseBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(1024 * 1024),
+    defaultTimeoutMs: z.number().int().min(1).default(10_000),
+  })
+  .strict();
+type HttpActionsConfig = z.infer<typeof configSchema>;
+
+const requestSchema = z
+  .object({
+    url: z.string(),
+    method: z
+      .string()
+      .regex(/^[A-Za-z]+$/)
+      .default('GET'),
+    headers: z.record(z.string()).default({}),
+    body: z.string().optional(),
+    timeoutMs: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+function zodMessage(error: z.ZodError, what: string): string {
+  return error.issues.map((i) => `${what}${i.path.length > 0 ? `.${i.path.join('.')}` : ''}: ${i.message}`).join('; ');
+}
+
+async function readCapped(response: Response, maxBytes: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw new Error(`response body exceeds maxResponseBytes ${maxBytes}`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+definePlugin<HttpActionsConfig>({
+  name: 'http-actions',
+  version: '1.0.0-alpha',
+  config: (raw) => {
+    const parsed = configSchema.safeParse(raw ?? {});
+    if (!parsed.success) throw new Error(zodMessage(parsed.error, 'config'));
+    checkPatterns(parsed.data.allowedHosts);
+    return parsed.data;
+  },
+  capabilities: {
+    'http-actions@1.0.0-alpha': {
+      SendRequest: async (request, ctx) => {
+        const parsed = requestSchema.safeParse(request.json());
+        if (!parsed.success) throw new Error(zodMessage(parsed.error, 'payload'));
+        const input = parsed.data;
+        let url: URL;
+        try {
+          url = new URL(input.url);
+        } catch {
+          throw new Error(`payload.url: not a valid URL: ${JSON.stringify(input.url)}`);
+        }
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+          throw new Error(`payload.url: scheme "${url.protocol.slice(0, -1)}" is not http or https`);
+        }
+        const { allowedHosts, maxResponseBytes, defaultTimeoutMs } = ctx.config;
+        if (!isHostAllowed(url, allowedHosts)) {
+          throw new Error(
+            `host "${effectiveHost(url)}" is not in allowedHosts (${allowedHosts.join(', ') || 'empty'})`,
+          );
+        }
+        const timeoutMs = Math.min(input.timeoutMs ?? defaultTimeoutMs, request.timeoutMs ?? Number.POSITIVE_INFINITY);
+        const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
+        const started = performance.now();
+        let response: Response;
+        try {
+          response = await fetch(url, {
+            method: input.method.toUpperCase(),
+            headers: input.headers,
+            ...(input.body === undefined ? {} : { body: input.body }),
+            redirect: 'manual',
+            signal,
+          });
+        } catch (error) {
+          if (signal.aborted && !ctx.signal.aborted)
+            throw new Error(`request to ${url.origin} timed out after ${timeoutMs} ms`);
+          throw new Error(`request to ${url.origin} failed: ${(error as Error).cause ?? (error as Error).message}`);
+        }
+        const headers: Record<string, string> = {};
+        response.headers.forEach((value, name) => {
+          headers[name] = value;
+        });
+        const body = await readCapped(response, maxResponseBytes);
+        ctx.log.debug(
+          { statusCode: response.status, durationMs: Math.round(performance.now() - started) },
+          'http request done',
+        );
+        return { statusCode: response.status, headers, body };
+      },
+    },
+  },
+}).serve();

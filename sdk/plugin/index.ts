@@ -1,0 +1,21 @@
+/**
+ * `sdk/plugin`: write a capability plugin in TypeScript. Entry point for capability authors; see docs/plugins.md.
+ */
+export {
+  type CapabilityHandler,
+  type ConfigParser,
+  definePlugin,
+  type HandlerResult,
+  type HostClient,
+  type Logger,
+  type Plugin,
+  type PluginContext,
+  type PluginDefinition,
+  type PluginInitContext,
+  type PluginRequest,
+  type PluginServer,
+  type ServeOptions,
+} from './plugin.js';
+export { LimitedMessageReader, LimitedMessageWriter, type MessageLimit, MessageTooLargeError } from './transport.js';
+export { bytesText, decodeBytes, encodeBytes, jsonBytes, textBytes } from '../protocol/workflow.js';
+export type { CapabilityCallMetadataWire } from '../protocol/plugin-rpc.js';
