@@ -9,6 +9,11 @@ import { describeStoreContract, expectSurvivesRestart } from './contract.js';
 // this file creates its own database and drops it at the end.
 const adminUrl = process.env.DATABASE_URL_TEST;
 
+// In CI the Postgres backend must be tested, not silently skipped: .ci/run starts the server.
+test.runIf(process.env.CI === 'true')('CI provides a Postgres server in DATABASE_URL_TEST', () => {
+  expect(adminUrl, 'run `eval "$(bash scripts/ci-postgres.sh)"` before the tests').toMatch(/^postgres(ql)?:\/\//);
+});
+
 describe.skipIf(!adminUrl)('postgres store', () => {
   let admin: pg.Client;
   let databaseName: string;
