@@ -1,4 +1,164 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { bytesText, textBytes } from '../../sdk/protocol/index.js';
+import { compileWorkflow, isWorkflowDir } from '../../sdk/workflow/index.js';
+import { CRON_TRIGGER_ID, CronTrigger, cronEvent } from '../capabilities/cron-trigger.js';
+import type { ExecutionReport } from '../engine/index.js';
+import { createLogger } from '../log/logger.js';
+import { startNode } from '../node.js';
+import { DEFAULT_WORKFLOW_TAG, computeWorkflowId } from '../workflows/registry.js';
+import { UsageError } from './main.js';
 
-/** Registers the `cwh` subcommands of this concern on `program`. */
-export function registerRunCommand(_program: Command): void {}
+/** Owner used by `cwh run` for workflows run without deployment. */
+export const LOCAL_OWNER = '0x0000000000000000000000000000000000000000';
+
+interface RunOptions {
+  config?: string;
+  trigger: string;
+  payload?: string;
+  timeoutMs?: string;
+  json?: boolean;
+  plugins?: string | false;
+  logLevel: string;
+}
+
+/** Reads `JSON` text or `@FILE` as bytes. @throws UsageError when the file is missing or the text is not JSON. */
+export function readJsonArgument(flag: string, value: string): Uint8Array {
+  let text = value;
+  if (value.startsWith('@')) {
+    const file = value.slice(1);
+    if (!existsSync(file)) throw new UsageError(`${flag}: file ${file} does not exist`);
+    text = readFileSync(file, 'utf8');
+  }
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${flag}: not valid JSON (${(error as Error).message})`);
+  }
+  return textBytes(text);
+}
+
+function parseNonNegativeInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`${flag}: expected a non-negative integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Resolves a workflow argument to its binary, building a workflow directory when needed. */
+async function loadWorkflow(target: string): Promise<{ name: string; binary: Uint8Array; defaultConfig?: string }> {
+  if (!existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
+  if (statSync(target).isDirectory()) {
+    if (!isWorkflowDir(target)) throw new UsageError(`${target}: not a workflow directory (missing assembly/index.ts)`);
+    const { path } = await compileWorkflow(target);
+    const config = join(target, 'config.json');
+    return {
+      name: basename(resolve(target)),
+      binary: readFileSync(path),
+      defaultConfig: existsSync(config) ? config : undefined,
+    };
+  }
+  return { name: basename(target).replace(/\.wasm$/, ''), binary: readFileSync(target) };
+}
+
+function printReport(report: ExecutionReport, json: boolean): void {
+  const value = report.value ? bytesText(report.value) : undefined;
+  if (json) {
+    let result: unknown = value;
+    if (value !== undefined) {
+      try {
+        result = JSON.parse(value);
+      } catch {
+        result = value;
+      }
+    }
+    const out: Record<string, unknown> = { executionId: report.executionId, status: report.status };
+    if (report.error !== undefined) out.error = report.error;
+    else out.result = result;
+    out.durationMs = Math.round(report.durationMs * 1000) / 1000;
+    out.logs = report.logs;
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return;
+  }
+  for (const line of report.logs) process.stdout.write(`[log] ${line}\n`);
+  process.stdout.write(`execution ${report.executionId} ${report.status} in ${report.durationMs.toFixed(1)} ms\n`);
+  if (report.error !== undefined) process.stdout.write(`error: ${report.error}\n`);
+  else process.stdout.write(`result: ${value}\n`);
+}
+
+/** Registers `cwh run`. */
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('run a workflow once, locally: a workflow directory (built if needed) or a .wasm file')
+    .argument('<workflow>', 'workflow directory (with assembly/index.ts) or compiled .wasm')
+    .option('--config <file>', 'workflow config file (default: <dir>/config.json when present)')
+    .option('--trigger <index>', 'index of the trigger subscription to fire', '0')
+    .option(
+      '--payload <json|@file>',
+      'trigger payload as JSON (default: a cron payload for cron triggers, {} otherwise)',
+    )
+    .option('--timeout-ms <n>', 'execution deadline in milliseconds (default 10000)')
+    .option('--plugins <file>', 'plugins.yaml to start (default: ./plugins.yaml when present)')
+    .option('--no-plugins', 'start no plugins')
+    .option('--log-level <level>', 'host log level on stderr', 'warn')
+    .option('--json', 'print one JSON object {executionId, status, result|error, durationMs, logs}')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 success, 1 the execution failed, 2 bad usage.\n\nExample:\n  cwh run examples/workflows/hello --json\n',
+    )
+    .action(async (target: string, options: RunOptions) => {
+      const triggerIndex = parseNonNegativeInt('--trigger', options.trigger);
+      const timeoutMs =
+        options.timeoutMs === undefined ? undefined : parseNonNegativeInt('--timeout-ms', options.timeoutMs);
+      const payload = options.payload === undefined ? undefined : readJsonArgument('--payload', options.payload);
+      const workflow = await loadWorkflow(target);
+      const configFile = options.config ?? workflow.defaultConfig;
+      if (configFile !== undefined && !existsSync(configFile))
+        throw new UsageError(`--config: file ${configFile} does not exist`);
+      const config = configFile ? new Uint8Array(readFileSync(configFile)) : new Uint8Array();
+
+      const node = await startNode({
+        logger: createLogger({ level: options.logLevel }),
+        pluginsFile: options.plugins === false ? false : options.plugins,
+        limits: timeoutMs === undefined ? undefined : { timeoutMs: Math.max(1, timeoutMs) },
+        workers: 1,
+      });
+      try {
+        const workflowId = computeWorkflowId(LOCAL_OWNER, workflow.name, DEFAULT_WORKFLOW_TAG);
+        const deployed = await node.engine.deploy(
+          {
+            workflowId,
+            owner: LOCAL_OWNER,
+            name: workflow.name,
+            tag: DEFAULT_WORKFLOW_TAG,
+            binaryUrl: '',
+            binaryHash: '',
+            config,
+            attributes: new Uint8Array(),
+            createdAt: new Date(),
+          },
+          workflow.binary,
+          { registerTriggers: false },
+        );
+        const subscription = deployed.subscriptions[triggerIndex];
+        if (!subscription) {
+          throw new UsageError(
+            `--trigger: the workflow has ${deployed.subscriptions.length} trigger subscription(s); index ${triggerIndex} does not exist`,
+          );
+        }
+        const event =
+          payload !== undefined
+            ? { eventId: `cli-${Date.now()}`, payload }
+            : subscription.id === CRON_TRIGGER_ID
+              ? cronEvent(CronTrigger.nextRun(JSON.parse(bytesText(subscription.payload)).schedule))
+              : { eventId: `cli-${Date.now()}`, payload: textBytes('{}') };
+        const report = await node.engine.execute(workflowId, triggerIndex, event);
+        printReport(report, options.json === true);
+        process.exitCode = report.status === 'succeeded' ? 0 : 1;
+      } finally {
+        await node.stop();
+      }
+    });
+}

@@ -194,6 +194,8 @@ export class WasmRunner {
     const channel = new MessageChannel();
     const worker = new Worker(entry, {
       eval: evaluate,
+      // @extism/extism imports node:wasi, which warns on every import in Node 20.
+      execArgv: ['--disable-warning=ExperimentalWarning'],
       workerData: { signal: signal.buffer, results: channel.port2 },
       transferList: [channel.port2],
       stdout: false,

@@ -9,6 +9,11 @@ class Config {
 }
 
 @json
+class CronPayload {
+  scheduledExecutionTime: string = "";
+}
+
+@json
 class Greeting {
   message: string = "";
   scheduledAt: string = "";
@@ -19,7 +24,7 @@ function onCron(runtime: Runtime, payload: string): Result {
   runtime.log("building a greeting for " + config.name);
   const out = new Greeting();
   out.message = config.greeting + ", " + config.name + "!";
-  out.scheduledAt = payload;
+  out.scheduledAt = JSON.parse<CronPayload>(payload).scheduledExecutionTime;
   return Result.ok(JSON.stringify<Greeting>(out));
 }
 

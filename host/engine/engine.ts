@@ -1,0 +1,304 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { ExecutionError, HostError } from '../../sdk/protocol/errors.js';
+import {
+  DEFAULT_MAX_RESPONSE_SIZE,
+  type ExecuteRequest,
+  type ExecutionResult,
+  type TriggerSubscription,
+} from '../../sdk/protocol/index.js';
+import type { ExecutionLimitsOptions, WasmRunner } from '../../sdk/runner/index.js';
+import type { ModuleV2 } from '../modules/module.js';
+import { WasmModule } from '../modules/wasm.js';
+import type { CapabilityRegistry, TriggerEvent } from '../registry/registry.js';
+import { type ExecutionModuleKind, type Store, summarizeResult, type WorkflowSpec } from '../store/store.js';
+import { parseWorkflowAttributes, type WorkflowAttributes } from '../workflows/attributes.js';
+import { EngineExecutionHelper, NO_SECRETS, type SecretsProvider } from './helper.js';
+
+/** Creates the module of a confidential workflow (the ConfidentialModule, wired by the host). */
+export type ConfidentialModuleFactory = (spec: WorkflowSpec, attributes: WorkflowAttributes) => ModuleV2;
+
+/** Options of {@link WorkflowEngine}. */
+export interface EngineOptions {
+  registry: CapabilityRegistry;
+  store: Store;
+  runner: WasmRunner;
+  logger: Logger;
+  secrets?: SecretsProvider;
+  /** Per-execution limits of local modules (defaults: the runner's). */
+  limits?: ExecutionLimitsOptions;
+  /** Required to deploy confidential workflows; without it their deployment fails clearly. */
+  confidentialModuleFactory?: ConfidentialModuleFactory;
+}
+
+/** A deployed, subscribed workflow. */
+export interface DeployedWorkflow {
+  spec: WorkflowSpec;
+  module: ModuleV2;
+  kind: ExecutionModuleKind;
+  subscriptions: TriggerSubscription[];
+}
+
+/** What one trigger event produced. `duplicate` means the event had already run and was skipped. */
+export interface ExecutionReport {
+  executionId: string;
+  workflowId: string;
+  triggerIndex: number;
+  status: 'succeeded' | 'failed' | 'duplicate';
+  /** The result value (JSON for this project's workflows) when succeeded. */
+  value?: Uint8Array;
+  error?: string;
+  logs: string[];
+  durationMs: number;
+  module: ExecutionModuleKind;
+}
+
+/**
+ * `hex(sha256(workflowId ‖ eventId ‖ decimal(i)))` over the UTF-8 of the three strings (architecture.md).
+ * @returns 64 lowercase hex characters
+ */
+export function computeExecutionId(workflowId: string, eventId: string, triggerIndex: number): string {
+  return createHash('sha256').update(workflowId).update(eventId).update(String(triggerIndex)).digest('hex');
+}
+
+/**
+ * The workflow engine: routes each deployed workflow to its module, runs the subscribe phase, registers the
+ * subscriptions with their trigger capabilities, and executes each trigger event once, recording it.
+ * Emits `execution` with an {@link ExecutionReport} after every execution.
+ */
+export class WorkflowEngine extends EventEmitter {
+  readonly #options: EngineOptions;
+  readonly #log: Logger;
+  readonly #workflows = new Map<string, DeployedWorkflow>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+
+  constructor(options: EngineOptions) {
+    super();
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'engine' });
+  }
+
+  /** Routes a spec to its module: ConfidentialModule when its attributes say so, else a local WasmModule. */
+  createModule(spec: WorkflowSpec, binary: Uint8Array): { module: ModuleV2; kind: ExecutionModuleKind } {
+    const attributes = parseWorkflowAttributes(spec.attributes);
+    if (attributes.confidential) {
+      const factory = this.#options.confidentialModuleFactory;
+      if (!factory) {
+        throw new HostError(
+          'confidential_unavailable',
+          `workflow ${spec.workflowId} is confidential, but this host has no enclave (confidential-workflows@1.0.0-alpha) configured`,
+        );
+      }
+      this.#log.info({ workflowId: spec.workflowId }, 'routing workflow to confidential execution');
+      return { module: factory(spec, attributes), kind: 'confidential' };
+    }
+    return { module: new WasmModule(this.#options.runner, binary, this.#options.limits), kind: 'wasm' };
+  }
+
+  /**
+   * Deploys a workflow: creates and starts its module, runs the subscribe phase and (unless
+   * `registerTriggers` is false) registers every subscription `i` as `trigger_<i>` with its trigger capability.
+   * @throws ConfigError for malformed attributes or trigger configs; ExecutionError when the subscribe phase fails;
+   *   CapabilityError when a trigger capability is missing.
+   */
+  async deploy(
+    spec: WorkflowSpec,
+    binary: Uint8Array,
+    options: { registerTriggers?: boolean } = {},
+  ): Promise<DeployedWorkflow> {
+    const { module, kind } = this.createModule(spec, binary);
+    await module.start();
+    try {
+      const subscriptions = await this.#subscribe(spec, module);
+      const deployed: DeployedWorkflow = { spec, module, kind, subscriptions };
+      await this.undeploy(spec.workflowId);
+      this.#workflows.set(spec.workflowId, deployed);
+      if (options.registerTriggers !== false) await this.#register(deployed);
+      this.#log.info({ workflowId: spec.workflowId, kind, subscriptions: subscriptions.length }, 'workflow deployed');
+      return deployed;
+    } catch (error) {
+      this.#workflows.delete(spec.workflowId);
+      await module.close();
+      throw error;
+    }
+  }
+
+  async #subscribe(spec: WorkflowSpec, module: ModuleV2): Promise<TriggerSubscription[]> {
+    const logs: string[] = [];
+    const helper = new EngineExecutionHelper({
+      registry: this.#options.registry,
+      secrets: NO_SECRETS,
+      metadata: {
+        workflowId: spec.workflowId,
+        workflowExecutionId: computeExecutionId(spec.workflowId, 'subscribe', 0),
+        owner: spec.owner,
+        workflowName: spec.name,
+        workflowTag: spec.tag,
+      },
+      deadline: Date.now() + (this.#options.limits?.timeoutMs ?? this.#options.runner.limits.timeoutMs),
+      logger: this.#log,
+      logs,
+      subscribe: true,
+    });
+    const request: ExecuteRequest = { config: spec.config, subscribe: true, maxResponseSize: this.#maxResponseSize() };
+    const result = await module.execute(request, helper);
+    if (result.error !== undefined) {
+      throw new ExecutionError('subscribe', `workflow ${spec.workflowId} failed its subscribe phase: ${result.error}`);
+    }
+    if (!result.triggerSubscriptions) {
+      throw new ExecutionError(
+        'subscribe',
+        `workflow ${spec.workflowId} returned no trigger subscriptions from its subscribe phase`,
+      );
+    }
+    return result.triggerSubscriptions;
+  }
+
+  async #register(deployed: DeployedWorkflow): Promise<void> {
+    const { workflowId } = deployed.spec;
+    for (const [i, subscription] of deployed.subscriptions.entries()) {
+      const trigger = this.#options.registry.getTrigger(subscription.id);
+      await trigger.registerTrigger(
+        { triggerId: `trigger_${i}`, workflowId, method: subscription.method, payload: subscription.payload },
+        (event) => {
+          this.#track(this.execute(workflowId, i, event)).catch((error: unknown) => {
+            this.#log.error({ workflowId, triggerIndex: i, err: error }, 'trigger event could not be executed');
+          });
+        },
+      );
+    }
+  }
+
+  #track<T>(promise: Promise<T>): Promise<T> {
+    this.#inFlight.add(promise);
+    void promise.finally(() => this.#inFlight.delete(promise)).catch(() => {});
+    return promise;
+  }
+
+  /** The deployed workflow, or undefined. */
+  get(workflowId: string): DeployedWorkflow | undefined {
+    return this.#workflows.get(workflowId);
+  }
+
+  /** Every deployed workflow. */
+  list(): DeployedWorkflow[] {
+    return [...this.#workflows.values()];
+  }
+
+  /** Unregisters a workflow's triggers and closes its module. Resolves false when it was not deployed. */
+  async undeploy(workflowId: string): Promise<boolean> {
+    const deployed = this.#workflows.get(workflowId);
+    if (!deployed) return false;
+    this.#workflows.delete(workflowId);
+    for (const [i, subscription] of deployed.subscriptions.entries()) {
+      if (this.#options.registry.has(subscription.id)) {
+        await this.#options.registry.getTrigger(subscription.id).unregisterTrigger(workflowId, `trigger_${i}`);
+      }
+    }
+    await deployed.module.close();
+    return true;
+  }
+
+  /**
+   * Executes trigger event `event` for subscription `triggerIndex` of a deployed workflow, once per event:
+   * the execution id is {@link computeExecutionId}, and an id already recorded is skipped (`duplicate`).
+   * Every execution that begins ends with a final record, succeeded or failed.
+   * @throws ExecutionError (`not_deployed`, `bad_trigger`) for an unknown workflow or trigger index.
+   */
+  async execute(workflowId: string, triggerIndex: number, event: TriggerEvent): Promise<ExecutionReport> {
+    const deployed = this.#workflows.get(workflowId);
+    if (!deployed) throw new ExecutionError('not_deployed', `workflow ${workflowId} is not deployed`);
+    const count = deployed.subscriptions.length;
+    if (!Number.isInteger(triggerIndex) || triggerIndex < 0 || triggerIndex >= count) {
+      throw new ExecutionError(
+        'bad_trigger',
+        `workflow ${workflowId} has ${count} trigger subscription(s); index ${triggerIndex} does not exist`,
+      );
+    }
+    const { spec, module, kind } = deployed;
+    const executionId = computeExecutionId(workflowId, event.eventId, triggerIndex);
+    const startedAt = new Date();
+    const base = { executionId, workflowId, triggerIndex, logs: [] as string[], module: kind };
+    const fresh = await this.#options.store.beginExecution({
+      executionId,
+      workflowId,
+      triggerIndex,
+      eventId: event.eventId,
+      status: 'running',
+      startedAt,
+      finishedAt: null,
+      durationMs: null,
+      resultSummary: null,
+      error: null,
+      module: kind,
+    });
+    if (!fresh) return { ...base, status: 'duplicate', durationMs: 0 };
+
+    const started = performance.now();
+    const timeoutMs = this.#options.limits?.timeoutMs ?? this.#options.runner.limits.timeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    const helper = new EngineExecutionHelper({
+      registry: this.#options.registry,
+      secrets: this.#options.secrets ?? NO_SECRETS,
+      metadata: {
+        workflowId,
+        workflowExecutionId: executionId,
+        owner: spec.owner,
+        workflowName: spec.name,
+        workflowTag: spec.tag,
+      },
+      deadline,
+      logger: this.#log,
+      logs: base.logs,
+      donTime: startedAt,
+    });
+    let result: ExecutionResult;
+    try {
+      result = await module.execute(
+        {
+          config: spec.config,
+          trigger: { id: triggerIndex, payload: event.payload },
+          maxResponseSize: this.#maxResponseSize(),
+        },
+        helper,
+        { deadline },
+      );
+    } catch (error) {
+      result = { error: (error as Error).message };
+    }
+    if (result.error === undefined && result.value === undefined) {
+      result = { error: 'workflow returned neither a value nor an error' };
+    }
+    const durationMs = performance.now() - started;
+    const status = result.error === undefined ? 'succeeded' : 'failed';
+    await this.#options.store.finishExecution(executionId, {
+      status,
+      finishedAt: new Date(),
+      durationMs,
+      resultSummary: result.value ? summarizeResult(result.value) : null,
+      error: result.error ?? null,
+    });
+    const report: ExecutionReport = { ...base, status, value: result.value, error: result.error, durationMs };
+    this.#log.info(
+      { workflowId, executionId, status, durationMs: Math.round(durationMs * 100) / 100 },
+      'execution finished',
+    );
+    this.emit('execution', report);
+    return report;
+  }
+
+  #maxResponseSize(): number {
+    return (
+      this.#options.limits?.maxResponseBytes ??
+      this.#options.runner.limits.maxResponseBytes ??
+      DEFAULT_MAX_RESPONSE_SIZE
+    );
+  }
+
+  /** Waits for executions started by triggers, then undeploys every workflow. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+    for (const workflowId of [...this.#workflows.keys()]) await this.undeploy(workflowId);
+  }
+}

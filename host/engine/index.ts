@@ -1,0 +1,9 @@
+export {
+  computeExecutionId,
+  type ConfidentialModuleFactory,
+  type DeployedWorkflow,
+  type EngineOptions,
+  type ExecutionReport,
+  WorkflowEngine,
+} from './engine.js';
+export { EngineExecutionHelper, NO_SECRETS, type SecretsProvider } from './helper.js';

@@ -1,0 +1,106 @@
+/**
+ * Compiles AssemblyScript workflows written with `sdk/workflow` into Extism plugins. Used by the build
+ * (scripts/build.mjs), `cwh build` and `cwh run <dir>`.
+ *
+ * A workflow directory holds `assembly/index.ts` (exporting `execute(): i32`) and, optionally, `config.json`.
+ * The binary goes to `<dir>/build/workflow.wasm`.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository's `sdk/` directory, which holds the `workflow` AssemblyScript package. */
+const SDK_DIR = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../../../sdk', import.meta.url));
+
+/** Path of the compiled binary of a workflow directory. */
+export function workflowBinaryPath(dir: string): string {
+  return join(dir, 'build', 'workflow.wasm');
+}
+
+/** True when `dir` looks like a workflow source directory. */
+export function isWorkflowDir(dir: string): boolean {
+  return existsSync(join(dir, 'assembly', 'index.ts'));
+}
+
+function newestMtimeMs(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtimeMs(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Options of {@link compileWorkflow}. */
+export interface CompileOptions {
+  /** Rebuild even when the binary is newer than every source. Default false. */
+  force?: boolean;
+  /** Hard cap of the guest's linear memory baked into the binary, in 64 KiB pages. Default: none (the host caps). */
+  maximumMemoryPages?: number;
+}
+
+/**
+ * Compiles `<dir>/assembly/index.ts` to `<dir>/build/workflow.wasm` with asc
+ * (`--optimize --runtime incremental --transform json-as`, aborts routed to the SDK's `guestAbort`).
+ * Skips the work when the binary is newer than every `.ts` source of the workflow and of the SDK.
+ * @returns the binary path and whether it was rebuilt
+ * @throws Error with the compiler's diagnostics when compilation fails
+ */
+export async function compileWorkflow(
+  dir: string,
+  options: CompileOptions = {},
+): Promise<{ path: string; built: boolean }> {
+  const root = resolve(dir);
+  const entry = join(root, 'assembly', 'index.ts');
+  if (!existsSync(entry)) throw new Error(`${dir}: not a workflow directory (missing assembly/index.ts)`);
+  const out = workflowBinaryPath(root);
+  const sourcesMtime = Math.max(
+    newestMtimeMs(join(root, 'assembly')),
+    newestMtimeMs(join(SDK_DIR, 'workflow', 'assembly')),
+  );
+  if (!options.force && existsSync(out) && statSync(out).mtimeMs >= sourcesMtime) return { path: out, built: false };
+
+  const asc = await import('assemblyscript/asc');
+  const args = [
+    relative(process.cwd(), entry),
+    '--outFile',
+    relative(process.cwd(), out),
+    '--optimize',
+    '--runtime',
+    'incremental',
+    '--path',
+    relative(process.cwd(), SDK_DIR) || '.',
+    '--transform',
+    'json-as',
+    '--use',
+    'abort=~lib/workflow/assembly/index/guestAbort',
+  ];
+  if (options.maximumMemoryPages) args.push('--maximumMemory', String(options.maximumMemoryPages));
+  let diagnostics = '';
+  const { error } = await asc.main(args, {
+    stdout: { write: () => true } as never,
+    stderr: { write: (text: string) => ((diagnostics += text), true) } as never,
+  });
+  if (error) throw new Error(`compiling workflow ${dir} failed: ${error.message}\n${diagnostics}`);
+  return { path: out, built: true };
+}
+
+/** Compiles every workflow directory directly under each of `parents` (relative to `root`). */
+export async function compileWorkflowTree(
+  root: string,
+  parents: string[],
+): Promise<{ name: string; path: string; built: boolean }[]> {
+  const results = [];
+  for (const parent of parents) {
+    const base = join(root, parent);
+    if (!existsSync(base)) continue;
+    for (const entry of readdirSync(base, { withFileTypes: true })) {
+      const dir = join(base, entry.name);
+      if (!entry.isDirectory() || !isWorkflowDir(dir)) continue;
+      const result = await compileWorkflow(dir);
+      results.push({ name: `${parent}/${entry.name}`, ...result });
+    }
+  }
+  return results;
+}

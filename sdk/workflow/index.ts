@@ -1,0 +1,10 @@
+/**
+ * Node-side tooling of the workflow SDK (the AssemblyScript library itself is `sdk/workflow/assembly`).
+ */
+export {
+  type CompileOptions,
+  compileWorkflow,
+  compileWorkflowTree,
+  isWorkflowDir,
+  workflowBinaryPath,
+} from './compile.js';
