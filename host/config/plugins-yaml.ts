@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { type ZodIssue, z } from 'zod';
 import { ConfigError } from '../../sdk/protocol/errors.js';
 
@@ -23,6 +23,8 @@ export const PLUGIN_DEFAULTS = {
     maxMessageBytes: 4 * 1024 * 1024,
     /** Period of the health ping, in milliseconds; 0 turns it off. */
     healthIntervalMs: 10_000,
+    /** How long a health ping may take before the instance is killed and restarted, in milliseconds. */
+    healthTimeoutMs: 5_000,
     /** How long a plugin has to exit after `plugin/shutdown`, and again after SIGTERM, in milliseconds. */
     shutdownGraceMs: 2_000,
   },
@@ -60,6 +62,7 @@ const limitsSchema = z
     callTimeoutMs: int(1).default(PLUGIN_DEFAULTS.limits.callTimeoutMs),
     maxMessageBytes: int(1024).default(PLUGIN_DEFAULTS.limits.maxMessageBytes),
     healthIntervalMs: int(0).default(PLUGIN_DEFAULTS.limits.healthIntervalMs),
+    healthTimeoutMs: int(1).default(PLUGIN_DEFAULTS.limits.healthTimeoutMs),
     shutdownGraceMs: int(0).default(PLUGIN_DEFAULTS.limits.shutdownGraceMs),
   })
   .strict();
@@ -282,11 +285,12 @@ export function resolvePluginsConfig(input: unknown, options: PluginsConfigOptio
  */
 export function parsePluginsYaml(text: string, options: PluginsConfigOptions = {}): ResolvedPluginsConfig {
   const file = options.file ?? 'plugins.yaml';
-  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (document.errors.length > 0) {
     const lines = document.errors.map((error) => {
-      const at = error.linePos?.[0];
-      return `${file}: ${at ? `line ${at.line}, column ${at.col}: ` : ''}${error.message.split('\n')[0]}`;
+      const at = lineCounter.linePos(error.pos[0]);
+      return `${file}: line ${at.line}, column ${at.col}: ${error.message.split('\n')[0]}`;
     });
     throw new ConfigError(lines.join('\n'), { context: { file, issues: lines } });
   }

@@ -292,8 +292,8 @@ export class PluginInstance {
       };
       options.signal?.addEventListener('abort', onAbort, { once: true });
       this.#pending.add(pending);
-      proc.connection
-        .sendRequest(
+      request(() =>
+        proc.connection.sendRequest(
           CapabilityExecuteRequest,
           {
             capabilityId: call.capabilityId,
@@ -303,28 +303,28 @@ export class PluginInstance {
             timeoutMs: options.timeoutMs,
           },
           tokens.token,
-        )
-        .then(
-          (result: CapabilityExecuteResult) => {
-            if (!settle()) return;
-            if (typeof result?.error === 'string') resolve({ error: result.error });
-            else if (typeof result?.payload === 'string') resolve({ payload: decodeBytes(result.payload) });
-            else resolve({ error: `${this.#label}: ${what} answered neither payload nor error` });
-          },
-          (error: unknown) => {
-            if (!settle()) return;
-            if (error instanceof ResponseError && CAPABILITY_LEVEL_CODES.has(error.code)) {
-              resolve({ error: `${this.#label}: ${error.message}` });
-              return;
-            }
-            reject(
-              new CapabilityError('plugin_call', `${this.#label}: ${what} failed: ${(error as Error).message}`, {
-                cause: error,
-                context: { pluginId: this.plugin.name, instance: this.index, capabilityId: call.capabilityId },
-              }),
-            );
-          },
-        );
+        ),
+      ).then(
+        (result: CapabilityExecuteResult) => {
+          if (!settle()) return;
+          if (typeof result?.error === 'string') resolve({ error: result.error });
+          else if (typeof result?.payload === 'string') resolve({ payload: decodeBytes(result.payload) });
+          else resolve({ error: `${this.#label}: ${what} answered neither payload nor error` });
+        },
+        (error: unknown) => {
+          if (!settle()) return;
+          if (error instanceof ResponseError && CAPABILITY_LEVEL_CODES.has(error.code)) {
+            resolve({ error: `${this.#label}: ${error.message}` });
+            return;
+          }
+          reject(
+            new CapabilityError('plugin_call', `${this.#label}: ${what} failed: ${(error as Error).message}`, {
+              cause: error,
+              context: { pluginId: this.plugin.name, instance: this.index, capabilityId: call.capabilityId },
+            }),
+          );
+        },
+      );
     });
   }
 
@@ -338,7 +338,7 @@ export class PluginInstance {
       throw this.#unavailableError() ?? new CapabilityError('not_ready', `${this.#label} is ${this.#state}`);
     }
     return await withTimeout(
-      proc.connection.sendRequest(PluginHealthRequest),
+      request(() => proc.connection.sendRequest(PluginHealthRequest)),
       timeoutMs,
       () => new PluginError('health', `${this.#label} did not answer plugin/health within ${timeoutMs} ms`),
     );
@@ -358,7 +358,7 @@ export class PluginInstance {
       const grace = this.plugin.limits.shutdownGraceMs;
       const exited = proc.exited.then(() => true);
       const within = (ms: number) => Promise.race([exited, sleep(ms).then(() => false)]);
-      proc.connection.sendRequest(PluginShutdownRequest).catch(() => {});
+      request(() => proc.connection.sendRequest(PluginShutdownRequest)).catch(() => {});
       if (!(await within(grace))) {
         this.#deps.log.warn({ graceMs: grace }, 'plugin did not exit after plugin/shutdown; sending SIGTERM');
         killGroup(proc.pid, 'SIGTERM');
@@ -616,10 +616,12 @@ export class PluginInstance {
     this.#stopHealthFor(proc);
     // Grandchildren in the plugin's process group go with it.
     killGroup(proc.pid, 'SIGKILL');
-    if (this.#process !== proc || this.#state !== 'ready') {
+    if (this.#process !== proc) {
       proc.connection.dispose();
       return;
     }
+    // During a launch the handshake reports the exit (and disposes); during stop, stop() does.
+    if (this.#state !== 'ready') return;
     await Promise.race([proc.stderrDone, sleep(STDERR_DRAIN_MS)]);
     proc.connection.dispose();
     const tail = proc.output.tail();
@@ -678,7 +680,7 @@ export class PluginInstance {
   #startHealth(proc: Process): void {
     const interval = this.plugin.limits.healthIntervalMs;
     if (interval <= 0) return;
-    const timeoutMs = this.plugin.limits.startTimeoutMs;
+    const timeoutMs = this.plugin.limits.healthTimeoutMs;
     let busy = false;
     this.#healthTimer = setInterval(() => {
       if (busy || !proc.alive || this.#process !== proc || this.#state !== 'ready') return;
@@ -717,6 +719,15 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
     } catch {
       // already gone
     }
+  }
+}
+
+/** Runs `send`, turning a synchronous throw (a disposed connection) into a rejection. */
+function request<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return send();
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 
