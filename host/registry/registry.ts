@@ -31,6 +31,10 @@ export interface CapabilityCallOptions {
 export interface DonInfo {
   nodes: number;
   f: number;
+  /** OCR signers' EVM addresses (`0x` + 40 hex), `signers[i]` being node i; enables the attestation fast path. */
+  signers?: string[];
+  /** OCR config digest, 64 hex characters (optional `0x`), that attestations must name. */
+  configDigest?: string;
 }
 
 /** Registry entry describing a capability. */

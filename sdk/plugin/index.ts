@@ -19,3 +19,21 @@ export {
 export { LimitedMessageReader, LimitedMessageWriter, type MessageLimit, MessageTooLargeError } from './transport.js';
 export { bytesText, decodeBytes, encodeBytes, jsonBytes, textBytes } from '../protocol/workflow.js';
 export type { CapabilityCallMetadataWire } from '../protocol/plugin-rpc.js';
+export {
+  type AttestationShareInput,
+  type AttestInput,
+  type DonNode,
+  type DonNodeContext,
+  type DonNodeOptions,
+  type DonResponseOptions,
+  donNode,
+  donResponse,
+  type MeteringRecord,
+  type OcrAttestationBytes,
+  type OcrSignatureBytes,
+  PayloadNotAvailableError,
+  payloadNotAvailable,
+  RESPONSE_PAYLOAD_NOT_AVAILABLE,
+  signAttestationShare,
+  UNMETERED,
+} from './don.js';

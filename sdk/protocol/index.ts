@@ -6,3 +6,4 @@ export * from './errors.js';
 export * from './helper.js';
 export * from './workflow.js';
 export * from './plugin-rpc.js';
+export * from './don.js';
