@@ -177,9 +177,12 @@ export async function runExtismExecution(run: RunMessage, channel: WorkerChannel
     if (error instanceof ExecutionFailure) throw error;
     const memory = (await plugin.getInstance()).exports.memory as { buffer: ArrayBuffer } | undefined;
     const pages = memory ? memory.buffer.byteLength / WASM_PAGE_BYTES : 0;
-    // A guest whose allocator hit the page cap traps (AssemblyScript: `unreachable`); report the limit.
-    if (pages >= run.limits.memoryPages) {
-      limitExceeded('memoryPages', `guest memory reached ${pages} pages`, `${run.limits.memoryPages} pages`);
+    // A guest whose allocator hits the page cap traps (AssemblyScript's allocator: `unreachable` after a failed
+    // memory.grow), possibly before reaching the cap exactly when the allocation asked for more than is left.
+    const cap = run.limits.memoryPages;
+    if (pages >= cap) limitExceeded('memoryPages', `guest memory reached ${pages} pages`, `${cap} pages`);
+    if (/unreachable/.test(String(error)) && pages * 2 >= cap) {
+      limitExceeded('memoryPages', `guest memory at ${pages} pages could not grow further`, `${cap} pages`);
     }
     throw new ExecutionFailure('trap', `workflow trapped: ${(error as Error).message ?? String(error)}`);
   } finally {

@@ -6,6 +6,7 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { ExecutionError } from '../protocol/errors.js';
 import type { ExecutionHelper } from '../protocol/helper.js';
 import type { ExecuteRequest, ExecutionResult } from '../protocol/workflow.js';
+import { decodeCreOutput, encodeCreInput } from './cre-io.js';
 import { decodeExtismOutput, encodeExtismInput } from './guest-io.js';
 import { type ExecutionLimits, type ExecutionLimitsOptions, resolveExecutionLimits } from './limits.js';
 import { type ModuleAbi, type ResultMessage, type RunMessage, SIGNAL_RESULTS, type WorkerMessage } from './messages.js';
@@ -52,7 +53,6 @@ interface ActiveRun {
   calls: AbortController;
   resolve: (result: ExecutionResult) => void;
   timer?: NodeJS.Timeout;
-  startedAt: number;
 }
 
 interface PoolWorker {
@@ -160,7 +160,6 @@ export class WasmRunner {
         limits,
         calls: new AbortController(),
         resolve,
-        startedAt: Date.now(),
       };
       if (run.signal?.aborted) {
         resolve({ error: 'execution aborted before it started' });
@@ -227,16 +226,21 @@ export class WasmRunner {
     pw.run = run;
     pw.worker.ref();
     const { request, workflow, helper } = run.request;
-    const timeoutMs = Math.min(
-      run.limits.timeoutMs,
-      run.request.deadline === undefined ? Number.POSITIVE_INFINITY : Math.max(0, run.request.deadline - Date.now()),
+    // The deadline counts from the start on a worker (time queued for a free worker does not count), capped by
+    // the caller's absolute deadline.
+    const startedAt = Date.now();
+    const limitMs = Math.max(
+      0,
+      Math.min(run.limits.timeoutMs, (run.request.deadline ?? Number.POSITIVE_INFINITY) - startedAt),
     );
-    run.timer = setTimeout(() => {
-      this.#kill(
-        pw,
-        `limit timeoutMs exceeded: execution ran for ${Date.now() - run.startedAt} ms (limit ${timeoutMs} ms)`,
-      );
-    }, timeoutMs);
+    run.timer = setTimeout(
+      () =>
+        this.#kill(
+          pw,
+          `limit timeoutMs exceeded: execution ran for ${Date.now() - startedAt} ms (limit ${limitMs} ms)`,
+        ),
+      limitMs,
+    );
     run.request.signal?.addEventListener('abort', () => this.#kill(pw, 'execution aborted'), { once: true });
     const message: RunMessage = {
       type: 'run',
@@ -244,7 +248,7 @@ export class WasmRunner {
       abi: workflow.abi,
       moduleKey: workflow.key,
       module: pw.modules.has(workflow.key) ? undefined : workflow.module,
-      input: encodeExtismInput(request),
+      input: workflow.abi === 'cre' ? encodeCreInput(request) : encodeExtismInput(request),
       subscribe: request.subscribe === true,
       executionId: helper.getWorkflowExecutionId(),
       donTimeMs: helper.getDonTime().getTime(),
@@ -295,7 +299,8 @@ export class WasmRunner {
       case 'done': {
         let result: ExecutionResult;
         try {
-          result = decodeExtismOutput(message.output);
+          const { abi } = run.request.workflow;
+          result = abi === 'cre' ? decodeCreOutput(message.output) : decodeExtismOutput(message.output);
         } catch (error) {
           this.#finish(pw, { error: (error as Error).message }, true);
           return;
@@ -334,6 +339,8 @@ export class WasmRunner {
   #retire(pw: PoolWorker): void {
     const index = this.#workers.indexOf(pw);
     if (index >= 0) this.#workers.splice(index, 1);
+    // Keep one warm replacement so that the next execution does not pay for a worker start.
+    if (!this.#closed && this.#workers.length === 0) this.#spawn();
     pw.worker.removeAllListeners('exit');
     pw.worker.removeAllListeners('error');
     pw.worker.on('error', () => {});

@@ -5,6 +5,7 @@
  * Deadlines are enforced by the main thread, which terminates this worker.
  */
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { runCreExecution } from './cre-guest.js';
 import { runExtismExecution } from './extism-guest.js';
 import type { WorkerChannel } from './session.js';
 import { type ResultMessage, type RunMessage, SIGNAL_RESULTS, type WorkerMessage } from './messages.js';
@@ -44,9 +45,7 @@ const channel: WorkerChannel = { post, waitForResults };
 /** Execution entry points per module ABI. */
 const runners: Record<RunMessage['abi'], (message: RunMessage, channel: WorkerChannel) => Promise<Uint8Array>> = {
   extism: runExtismExecution,
-  cre: async () => {
-    throw Object.assign(new Error('CRE modules are not supported by this runner yet'), { kind: 'abi' });
-  },
+  cre: runCreExecution,
 };
 
 port.on('message', (message: RunMessage) => {
