@@ -8,7 +8,9 @@ import { silentLogger } from './log/logger.js';
 import { CapabilityRegistry } from './registry/registry.js';
 import { MemoryStore } from './store/memory.js';
 import type { Store } from './store/store.js';
+import { loadPluginsFile } from './config/plugins-yaml.js';
 import { type PluginStartResult, PluginSupervisor } from './supervisor/index.js';
+import { addLazyPlugins } from './supervisor/lazy.js';
 
 /** Options of {@link startNode}. All optional. */
 export interface NodeOptions {
@@ -17,6 +19,8 @@ export interface NodeOptions {
   store?: Store;
   /** plugins.yaml to start; `false` for none. Default: `plugins.yaml` in the working directory when it exists. */
   pluginsFile?: string | false;
+  /** `eager` (default) starts every plugin now; `lazy` starts them at the first call to a plugin capability. */
+  pluginStart?: 'eager' | 'lazy';
   limits?: ExecutionLimitsOptions;
   /** Worker threads of the WASM runner. Default 4. */
   workers?: number;
@@ -53,7 +57,9 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
       : (options.pluginsFile ?? (existsSync('plugins.yaml') ? resolve('plugins.yaml') : undefined));
   let supervisor: PluginSupervisor | null = null;
   let pluginResults: PluginStartResult[] = [];
-  if (pluginsFile) {
+  if (pluginsFile && options.pluginStart === 'lazy') {
+    supervisor = addLazyPlugins(await loadPluginsFile(pluginsFile), registry, logger).supervisor;
+  } else if (pluginsFile) {
     supervisor = new PluginSupervisor({ file: pluginsFile, logger, registry });
     pluginResults = await supervisor.start();
   }

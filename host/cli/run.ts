@@ -122,6 +122,7 @@ export function registerRunCommand(program: Command): void {
       const node = await startNode({
         logger: createLogger({ level: options.logLevel }),
         pluginsFile: options.plugins === false ? false : options.plugins,
+        pluginStart: 'lazy',
         limits: timeoutMs === undefined ? undefined : { timeoutMs: Math.max(1, timeoutMs) },
         workers: 1,
       });
