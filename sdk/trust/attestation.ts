@@ -181,63 +181,90 @@ function parsePayload(payload: Uint8Array, tagged: boolean): AttestationDocument
   return document;
 }
 
-/** A verified chain: the leaf key and the intersection of every certificate's validity window. */
+/** Validity window of one certificate, in milliseconds since the epoch. */
+interface Validity {
+  notBeforeMs: number;
+  notAfterMs: number;
+}
+
+/** A verified cabundle (root → last intermediate): the issuer of leaves and every certificate's validity. */
+interface BundleEntry {
+  issuer: X509Certificate;
+  issuerKey: CryptoKey;
+  validity: Validity[];
+}
+
+/** A verified chain: the leaf key and every certificate's validity (cabundle order, then the leaf). */
 interface ChainEntry {
   leafKey: CryptoKey;
   leafSpki: Uint8Array;
-  /** Per certificate (cabundle order, then the leaf): validity window in milliseconds. */
-  validity: { notBeforeMs: number; notAfterMs: number }[];
+  validity: Validity[];
+}
+
+class Lru<V> {
+  readonly #entries = new Map<string, V>();
+  constructor(readonly maxEntries: number) {}
+  get size(): number {
+    return this.#entries.size;
+  }
+  get(key: string): V | undefined {
+    const value = this.#entries.get(key);
+    if (value !== undefined) {
+      this.#entries.delete(key);
+      this.#entries.set(key, value);
+    }
+    return value;
+  }
+  set(key: string, value: V): void {
+    this.#entries.set(key, value);
+    while (this.#entries.size > this.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
+  }
+  clear(): void {
+    this.#entries.clear();
+  }
 }
 
 /**
- * Cache of verified certificate chains keyed by the SHA-256 of the chain bytes (`lp(cabundle[0]) ‖ … ‖
- * lp(certificate)`), so that a repeated chain costs no X.509 parsing and no ECDSA work. Only chains that passed
- * every link check are stored; validity times and the trusted root are still checked on every call.
- * Least-recently-used entries are evicted beyond `maxEntries`.
+ * Cache of verified certificate chains, keyed by the SHA-256 of their bytes, at two levels:
+ * - whole chains (`lp(cabundle[0]) ‖ … ‖ lp(certificate)`): a repeated chain costs no X.509 parsing and no
+ *   ECDSA work, only the document's own COSE signature;
+ * - cabundles alone: a new leaf under a known cabundle (real Nitro issues a fresh leaf per document) costs one
+ *   leaf parse and one ECDSA link check.
+ * Only chains that passed every link check are stored; validity times and the trusted root are still checked on
+ * every call. Least-recently-used entries are evicted beyond `maxEntries` (per level).
  */
 export class ChainCache {
   readonly maxEntries: number;
+  /** Whole-chain lookups that hit. */
   hits = 0;
+  /** Whole-chain lookups that missed. */
   misses = 0;
-  readonly #entries = new Map<string, ChainEntry>();
+  /** Cabundle lookups (after a whole-chain miss) that hit. */
+  bundleHits = 0;
+  /** @internal */
+  readonly chains: Lru<ChainEntry>;
+  /** @internal */
+  readonly bundles: Lru<BundleEntry>;
 
-  /** @param options.maxEntries - capacity in chains, default 256. */
+  /** @param options.maxEntries - capacity in chains (and in cabundles), default 256. */
   constructor(options: { maxEntries?: number } = {}) {
     this.maxEntries = options.maxEntries ?? 256;
+    this.chains = new Lru(this.maxEntries);
+    this.bundles = new Lru(this.maxEntries);
   }
 
-  /** Number of chains held. */
+  /** Number of whole chains held. */
   get size(): number {
-    return this.#entries.size;
+    return this.chains.size;
   }
 
   /** Drops every entry and zeroes the counters. */
   clear(): void {
-    this.#entries.clear();
+    this.chains.clear();
+    this.bundles.clear();
     this.hits = 0;
     this.misses = 0;
-  }
-
-  /** @internal */
-  get(key: string): ChainEntry | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) {
-      this.misses++;
-      return undefined;
-    }
-    this.hits++;
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
-    return entry;
-  }
-
-  /** @internal */
-  set(key: string, entry: ChainEntry): void {
-    this.#entries.set(key, entry);
-    while (this.#entries.size > this.maxEntries) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
-    }
+    this.bundleHits = 0;
   }
 }
 
@@ -278,80 +305,96 @@ function nameDer(name: { toArrayBuffer(): ArrayBuffer }): Uint8Array {
   return new Uint8Array(name.toArrayBuffer());
 }
 
-/** Parses the chain and checks it link by link: issuer/subject, CA flag, keyCertSign, path length, signature. */
-async function buildChain(
-  document: AttestationDocument,
-): Promise<{ entry: ChainEntry; verifyLinks: () => Promise<void> }> {
-  const certs = [
-    ...document.cabundle.map((der, i) => parseCertificate(der, `cabundle[${i}]`)),
-    parseCertificate(document.certificate, 'certificate'),
-  ];
-  const leaf = certs[certs.length - 1]!;
+function validityOf(cert: X509Certificate): Validity {
+  return { notBeforeMs: cert.notBefore.getTime(), notAfterMs: cert.notAfter.getTime() };
+}
+
+async function importP384(spki: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.importKey('spki', copyBytes(spki), { name: 'ECDSA', namedCurve: 'P-384' }, false, ['verify']);
+}
+
+/** Parses the leaf and imports its key. @throws TrustError `payload` (not DER) or `signature` (not P-384). */
+async function parseLeaf(
+  der: Uint8Array,
+): Promise<{ leaf: X509Certificate; leafKey: CryptoKey; leafSpki: Uint8Array }> {
+  const leaf = parseCertificate(der, 'certificate');
   if (!isP384(leaf.publicKey.algorithm)) {
     throw new TrustError('signature', `leaf key is ${leaf.publicKey.algorithm.name}, expected ECDSA P-384`);
   }
   const leafSpki = new Uint8Array(leaf.publicKey.rawData);
-  let leafKey: CryptoKey;
   try {
-    leafKey = await crypto.subtle.importKey(
-      'spki',
-      copyBytes(leafSpki),
-      { name: 'ECDSA', namedCurve: 'P-384' },
-      false,
-      ['verify'],
-    );
+    return { leaf, leafKey: await importP384(leafSpki), leafSpki };
   } catch (error) {
     throw new TrustError('signature', 'leaf key is not a valid P-384 public key', { cause: error });
   }
-  const entry: ChainEntry = {
-    leafKey,
-    leafSpki,
-    validity: certs.map((c) => ({ notBeforeMs: c.notBefore.getTime(), notAfterMs: c.notAfter.getTime() })),
-  };
-  const verifyLinks = async (): Promise<void> => {
-    const n = certs.length;
-    const label = (i: number): string => (i === n - 1 ? 'certificate' : `cabundle[${i}]`);
-    for (let i = 1; i < n; i++) {
-      const parent = certs[i - 1]!;
-      const child = certs[i]!;
-      if (!equalBytes(nameDer(child.issuerName), nameDer(parent.subjectName))) {
-        throw new TrustError(
-          'chain',
-          `${label(i)} issuer "${child.issuer}" is not the subject "${parent.subject}" of ${label(i - 1)}`,
-        );
-      }
-      const constraints = parent.getExtension(BasicConstraintsExtension);
-      if (constraints === null || !constraints.ca) {
-        throw new TrustError('chain', `${label(i - 1)} issues ${label(i)} but is not a CA (basicConstraints)`);
-      }
-      const usage = parent.getExtension(KeyUsagesExtension);
-      if (usage === null || (usage.usages & KeyUsageFlags.keyCertSign) === 0) {
-        throw new TrustError('chain', `${label(i - 1)} issues ${label(i)} but lacks keyCertSign`);
-      }
-      const intermediatesBelow = n - 1 - i;
-      if (constraints.pathLength !== undefined && constraints.pathLength < intermediatesBelow) {
-        throw new TrustError(
-          'chain',
-          `${label(i - 1)} pathLenConstraint ${constraints.pathLength} is below the ${intermediatesBelow} CA certificates under it`,
-        );
-      }
-      if (!isP384(parent.publicKey.algorithm)) {
-        throw new TrustError('chain', `${label(i - 1)} key is not ECDSA P-384`);
-      }
-      let valid = false;
-      try {
-        valid = await child.verify({ publicKey: parent.publicKey, signatureOnly: true });
-      } catch (error) {
-        throw new TrustError('chain', `${label(i)} signature could not be checked`, { cause: error });
-      }
-      if (!valid) throw new TrustError('chain', `${label(i)} is not signed by ${label(i - 1)}`);
-    }
-  };
-  return { entry, verifyLinks };
 }
 
-function chainKey(document: AttestationDocument): string {
-  return bytesToHex(sha256(concatBytes(...document.cabundle.map(lp), lp(document.certificate))));
+/**
+ * Checks one link: names, CA flag, keyCertSign, path length and the signature of `child` by `parent`.
+ * @param casBelow - CA certificates strictly between `parent` and the leaf.
+ */
+async function checkLink(
+  parent: X509Certificate,
+  parentKey: CryptoKey,
+  child: X509Certificate,
+  labels: { parent: string; child: string },
+  casBelow: number,
+): Promise<void> {
+  if (!equalBytes(nameDer(child.issuerName), nameDer(parent.subjectName))) {
+    throw new TrustError(
+      'chain',
+      `${labels.child} issuer "${child.issuer}" is not the subject "${parent.subject}" of ${labels.parent}`,
+    );
+  }
+  const constraints = parent.getExtension(BasicConstraintsExtension);
+  if (constraints === null || !constraints.ca) {
+    throw new TrustError('chain', `${labels.parent} issues ${labels.child} but is not a CA (basicConstraints)`);
+  }
+  const usage = parent.getExtension(KeyUsagesExtension);
+  if (usage === null || (usage.usages & KeyUsageFlags.keyCertSign) === 0) {
+    throw new TrustError('chain', `${labels.parent} issues ${labels.child} but lacks keyCertSign`);
+  }
+  if (constraints.pathLength !== undefined && constraints.pathLength < casBelow) {
+    throw new TrustError(
+      'chain',
+      `${labels.parent} pathLenConstraint ${constraints.pathLength} is below the ${casBelow} CA certificates under it`,
+    );
+  }
+  let valid = false;
+  try {
+    valid = await child.verify({ publicKey: parentKey, signatureOnly: true });
+  } catch (error) {
+    throw new TrustError('chain', `${labels.child} signature could not be checked`, { cause: error });
+  }
+  if (!valid) throw new TrustError('chain', `${labels.child} is not signed by ${labels.parent}`);
+}
+
+/** Parses and checks the cabundle link by link (root first); the root itself is trusted by byte equality. */
+async function verifyBundle(cabundle: readonly Uint8Array[]): Promise<BundleEntry> {
+  const certs = cabundle.map((der, i) => parseCertificate(der, `cabundle[${i}]`));
+  const keys: CryptoKey[] = [];
+  for (let i = 0; i < certs.length; i++) {
+    const cert = certs[i]!;
+    if (!isP384(cert.publicKey.algorithm)) throw new TrustError('chain', `cabundle[${i}] key is not ECDSA P-384`);
+    try {
+      keys.push(await importP384(new Uint8Array(cert.publicKey.rawData)));
+    } catch (error) {
+      throw new TrustError('chain', `cabundle[${i}] key is not a valid P-384 public key`, { cause: error });
+    }
+    if (i > 0) {
+      const labels = { parent: `cabundle[${i - 1}]`, child: `cabundle[${i}]` };
+      await checkLink(certs[i - 1]!, keys[i - 1]!, cert, labels, certs.length - i);
+    }
+  }
+  return { issuer: certs[certs.length - 1]!, issuerKey: keys[keys.length - 1]!, validity: certs.map(validityOf) };
+}
+
+function chainKey(document: AttestationDocument): { chain: string; bundle: string } {
+  const bundleBytes = concatBytes(...document.cabundle.map(lp));
+  return {
+    bundle: bytesToHex(sha256(bundleBytes)),
+    chain: bytesToHex(sha256(concatBytes(bundleBytes, lp(document.certificate)))),
+  };
 }
 
 function normaliseHex(hex: string): string {
@@ -389,13 +432,17 @@ export async function verifyAttestation(
   }
 
   const cache = options.chainCache === false ? undefined : (options.chainCache ?? defaultChainCache);
-  const key = chainKey(parsed);
-  let entry = cache?.get(key);
-  let verifyLinks: (() => Promise<void>) | undefined;
-  if (entry === undefined) ({ entry, verifyLinks } = await buildChain(parsed));
+  const keys = chainKey(parsed);
+  let entry = cache?.chains.get(keys.chain);
+  if (cache !== undefined) {
+    if (entry === undefined) cache.misses++;
+    else cache.hits++;
+  }
+  const leaf = entry === undefined ? await parseLeaf(parsed.certificate) : undefined;
+  const leafKey = entry?.leafKey ?? leaf!.leafKey;
 
   const signed = coseSigStructure(cose.protectedHeader, cose.payload);
-  const valid = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-384' }, entry.leafKey, cose.signature, signed);
+  const valid = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-384' }, leafKey, cose.signature, signed);
   if (!valid) throw new TrustError('signature', 'COSE_Sign1 signature does not verify with the leaf certificate key');
 
   if (parsed.cabundle.length === 0) {
@@ -405,9 +452,17 @@ export async function verifyAttestation(
   if (!roots.some((root) => equalBytes(root, parsed.cabundle[0]!))) {
     throw new TrustError('chain', 'cabundle[0] is not a trusted root');
   }
-  if (verifyLinks !== undefined) {
-    await verifyLinks();
-    cache?.set(key, entry);
+  if (entry === undefined) {
+    let bundle = cache?.bundles.get(keys.bundle);
+    if (bundle !== undefined) cache!.bundleHits++;
+    else {
+      bundle = await verifyBundle(parsed.cabundle);
+      cache?.bundles.set(keys.bundle, bundle);
+    }
+    const last = `cabundle[${parsed.cabundle.length - 1}]`;
+    await checkLink(bundle.issuer, bundle.issuerKey, leaf!.leaf, { parent: last, child: 'certificate' }, 0);
+    entry = { leafKey, leafSpki: leaf!.leafSpki, validity: [...bundle.validity, validityOf(leaf!.leaf)] };
+    cache?.chains.set(keys.chain, entry);
   }
 
   const atMs =
@@ -415,9 +470,10 @@ export async function verifyAttestation(
   if (!Number.isFinite(atMs))
     throw new TrustError('time', `evaluation time is not a valid date: ${String(options.at)}`);
   const at = new Date(atMs).toISOString();
-  entry.validity.forEach((window, i) => {
+  const validity = entry.validity;
+  validity.forEach((window, i) => {
     if (atMs < window.notBeforeMs || atMs > window.notAfterMs) {
-      const label = i === entry.validity.length - 1 ? 'certificate' : `cabundle[${i}]`;
+      const label = i === validity.length - 1 ? 'certificate' : `cabundle[${i}]`;
       throw new TrustError(
         'time',
         `${label} is valid from ${new Date(window.notBeforeMs).toISOString()} to ${new Date(window.notAfterMs).toISOString()}, not at ${at}`,

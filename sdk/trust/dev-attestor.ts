@@ -54,7 +54,7 @@ export interface DevAttestor {
   readonly rootDer: Uint8Array;
   /** Intermediate certificate, DER (`cabundle[1]`). */
   readonly intermediateDer: Uint8Array;
-  /** Leaf certificate, DER (`certificate`). */
+  /** Leaf certificate, DER (`certificate`) of the first document (of every document unless `leafPerDocument`). */
   readonly leafDer: Uint8Array;
   /** `module_id` of the documents. */
   readonly moduleId: string;
@@ -73,6 +73,10 @@ export interface DevAttestorOptions {
   notBefore?: Date;
   /** End of every certificate's validity. Default: one year from now. */
   notAfter?: Date;
+  /** Issue a fresh leaf key and certificate for every document, as real Nitro does. Default `false`. */
+  leafPerDocument?: boolean;
+  /** The root's basicConstraints pathLenConstraint. Default 1 (one intermediate below it). */
+  rootPathLength?: number;
 }
 
 /**
@@ -119,8 +123,8 @@ export async function createDevAttestor(options: DevAttestorOptions = {}): Promi
   const moduleId = options.moduleId ?? 'dev-enclave';
   const notBefore = options.notBefore ?? new Date(Date.now() - 60 * 60 * 1000);
   const notAfter = options.notAfter ?? new Date(Date.now() + 365 * 24 * 60 * 60 * 1000);
-  const [rootKeys, intermediateKeys, leafKeys] = await Promise.all(
-    [0, 1, 2].map(() => crypto.subtle.generateKey(EC_P384, true, ['sign', 'verify']) as Promise<CryptoKeyPair>),
+  const [rootKeys, intermediateKeys] = await Promise.all(
+    [0, 1].map(() => crypto.subtle.generateKey(EC_P384, true, ['sign', 'verify']) as Promise<CryptoKeyPair>),
   );
   const caUsage = new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true);
   const root = await X509CertificateGenerator.createSelfSigned({
@@ -130,7 +134,7 @@ export async function createDevAttestor(options: DevAttestorOptions = {}): Promi
     notAfter,
     signingAlgorithm: ES384_SIGNING,
     extensions: [
-      new BasicConstraintsExtension(true, 1, true),
+      new BasicConstraintsExtension(true, options.rootPathLength ?? 1, true),
       caUsage,
       await SubjectKeyIdentifierExtension.create(rootKeys!.publicKey),
     ],
@@ -145,37 +149,41 @@ export async function createDevAttestor(options: DevAttestorOptions = {}): Promi
     signingAlgorithm: ES384_SIGNING,
     extensions: [new BasicConstraintsExtension(true, 0, true), caUsage],
   });
-  const leaf = await X509CertificateGenerator.create({
-    subject: `CN=${moduleId}, O=confidential-workflow-host`,
-    issuer: intermediate.subject,
-    publicKey: leafKeys!.publicKey,
-    signingKey: intermediateKeys!.privateKey,
-    notBefore,
-    notAfter,
-    signingAlgorithm: ES384_SIGNING,
-    extensions: [
-      new BasicConstraintsExtension(false, undefined, true),
-      new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
-    ],
-  });
+  const issueLeaf = async (): Promise<{ der: Uint8Array; privateKey: CryptoKey }> => {
+    const keys = (await crypto.subtle.generateKey(EC_P384, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const leaf = await X509CertificateGenerator.create({
+      subject: `CN=${moduleId}, O=confidential-workflow-host`,
+      issuer: intermediate.subject,
+      publicKey: keys.publicKey,
+      signingKey: intermediateKeys!.privateKey,
+      notBefore,
+      notAfter,
+      signingAlgorithm: ES384_SIGNING,
+      extensions: [
+        new BasicConstraintsExtension(false, undefined, true),
+        new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
+      ],
+    });
+    return { der: new Uint8Array(leaf.rawData), privateKey: keys.privateKey };
+  };
   const rootDer = new Uint8Array(root.rawData);
   const intermediateDer = new Uint8Array(intermediate.rawData);
-  const leafDer = new Uint8Array(leaf.rawData);
-  const leafPrivateKey = leafKeys!.privateKey;
+  const firstLeaf = await issueLeaf();
 
   return {
     rootPem: root.toString('pem'),
     rootDer,
     intermediateDer,
-    leafDer,
+    leafDer: firstLeaf.der,
     moduleId,
     async attest(input: DevAttestInput, attestOptions: DevAttestOptions = {}): Promise<Uint8Array> {
+      const leaf = options.leafPerDocument === true ? await issueLeaf() : firstLeaf;
       const payload = new Map<string, unknown>([
         ['module_id', moduleId],
         ['digest', 'SHA384'],
         ['timestamp', BigInt(input.timestampMs ?? Date.now())],
         ['pcrs', pcrEntries(input.pcrs)],
-        ['certificate', leafDer],
+        ['certificate', leaf.der],
         ['cabundle', [rootDer, intermediateDer]],
         ['public_key', input.publicKey ?? null],
         ['user_data', input.userData ?? null],
@@ -184,7 +192,7 @@ export async function createDevAttestor(options: DevAttestorOptions = {}): Promi
       attestOptions.editPayload?.(payload);
       const sign: Parameters<typeof signCoseSign1>[0] = {
         payload: copyBytes(cborEncoder.encode(payload)),
-        privateKey: leafPrivateKey,
+        privateKey: leaf.privateKey,
         tag: attestOptions.tag ?? null,
         signatureFormat: attestOptions.signatureFormat ?? 'raw',
       };

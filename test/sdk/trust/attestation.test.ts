@@ -296,6 +296,14 @@ describe('documents from the dev attestor', () => {
     );
   });
 
+  test('are rejected at step chain when the root pathLenConstraint forbids the intermediate', async () => {
+    const strict = await createDevAttestor({ rootPathLength: 0 });
+    const doc = await strict.attest({ pcrs, userData });
+    await expect(verifyAttestation(doc, { ...options(), roots: [strict.rootPem] })).rejects.toThrow(
+      'chain: cabundle[0] pathLenConstraint 0 is below the 1 CA certificates under it',
+    );
+  });
+
   test('are rejected at step chain when the intermediate is missing', async () => {
     const doc = await dev.attest({ pcrs, userData }, { editPayload: (p) => p.set('cabundle', [dev.rootDer]) });
     await expect(verifyAttestation(doc, options())).rejects.toThrow(/^chain: certificate issuer/);
@@ -400,6 +408,25 @@ describe('the chain cache', () => {
     expect(await stepOf(verifyAttestation(doc, { ...options, roots: [dev.rootPem] }))).toBe('chain');
     expect(await stepOf(verifyAttestation(flipBit(doc, doc.length - 1), options))).toBe('signature');
     expect(cache.hits).toBe(3);
+  });
+
+  test('verifies a fresh leaf under a known cabundle with two ECDSA verifications (leaf link and COSE)', async () => {
+    const cache = new ChainCache();
+    const dev = await createDevAttestor({ leafPerDocument: true });
+    const pcrs = { 0: 'aa'.repeat(48) };
+    const options = { trustedMeasurements: 'unchecked' as const, roots: [dev.rootPem], chainCache: cache };
+    await verifyAttestation(await dev.attest({ pcrs }), options);
+    const second = await dev.attest({ pcrs });
+    const spy = vi.spyOn(crypto.subtle, 'verify');
+    try {
+      await verifyAttestation(second, options);
+      expect(spy.mock.calls.length).toBe(2);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(cache.bundleHits).toBe(1);
+    expect(cache.misses).toBe(2);
+    expect(cache.size).toBe(2);
   });
 
   test('does not store a chain that failed', async () => {
