@@ -183,10 +183,12 @@ function parseWith<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, params: unkno
   const field = `${prefix}${fieldPath(issue.path)}` || root;
   const observed = valueAt(params, issue.path);
   let message = `${field} ${issue.message}`;
-  if (typeof observed === 'string' && observed.length > 0 && issue.message !== 'is required') {
+  // Payloads, attestations and results may carry confidential data: their values are never echoed.
+  const echo = root === 'params' && issue.path[0] !== 'payload' && issue.path[0] !== 'attestation';
+  if (echo && typeof observed === 'string' && observed.length > 0 && issue.message !== 'is required') {
     const shown = observed.length > 80 ? `${observed.slice(0, 80)}…` : observed;
     message += `, got ${JSON.stringify(shown)}`;
-  } else if (typeof observed === 'number') {
+  } else if (echo && typeof observed === 'number') {
     message += `, got ${observed}`;
   }
   throw new ParamsError(field, message);

@@ -338,7 +338,7 @@ describe('param validation (protocol.md section 3)', () => {
     ['a missing reference_id', { reference_id: undefined }, 'reference_id is required'],
     ['a missing capability_id', { capability_id: '' }, 'capability_id is required'],
     ['a missing payload', { payload: undefined }, 'payload is required'],
-    ['a payload that is not base64', { payload: 'not base64!' }, 'payload must be base64, got "not base64!"'],
+    ['a payload that is not base64', { payload: 'not base64!' }, 'payload must be base64'],
     [
       'a bad owner before a missing reference_id',
       { owner: '0x', reference_id: undefined },
@@ -346,6 +346,21 @@ describe('param validation (protocol.md section 3)', () => {
     ],
   ])('rejects %s for confidential.capability.execute', (_label, patch, message) => {
     expect(() => validateCapabilityExecuteParams({ ...capabilityParams(), ...patch })).toThrow(message);
+  });
+
+  test('never echoes a payload or a result value in the error', () => {
+    const secret = 'api_key=sk_live_123!';
+    expect(() => validateCapabilityExecuteParams({ ...capabilityParams(), payload: secret })).toThrow(
+      /^payload must be base64$/,
+    );
+    expect(() => capabilityResponseHash(capabilityParams(), { payload: 7, error: secret })).toThrow(
+      /^result\.payload must be a string|^result\.payload Expected string/,
+    );
+    try {
+      capabilityResponseHash(capabilityParams(), { payload: secret as unknown as number, error: 5 });
+    } catch (error) {
+      expect((error as Error).message).not.toContain(secret);
+    }
   });
 
   test('the response hashes refuse invalid params with the same error', () => {
