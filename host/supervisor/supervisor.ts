@@ -109,20 +109,33 @@ class PluginCapability implements ExecutableCapability {
    * @throws CapabilityError `plugin_failed` (fast, once every instance is failed), `plugin_stopped`, `timeout`,
    *   `aborted`, `plugin_crashed`, `message_too_large`
    */
-  async execute(call: CapabilityCall, options: CapabilityCallOptions = {}): Promise<CapabilityResponse> {
-    const started = performance.now();
+  execute(call: CapabilityCall, options: CapabilityCallOptions = {}): Promise<CapabilityResponse> {
     const limit = this.#group.config.limits.callTimeoutMs;
     const budget = Math.max(1, Math.min(limit, options.timeoutMs ?? limit));
-    let instance = this.#group.pickReady();
-    if (instance === undefined) {
-      const waiting = this.#group.instances.filter((i) => i.state === 'restarting' || i.state === 'starting');
-      if (waiting.length === 0) throw this.#unavailable();
-      await Promise.any(waiting.map((i) => i.waitReady(budget, options.signal))).catch((error: AggregateError) => {
-        throw error.errors[0] ?? this.#unavailable();
-      });
-      instance = this.#group.pickReady();
-      if (instance === undefined) throw this.#unavailable();
+    const instance = this.#group.pickReady();
+    if (instance !== undefined) {
+      // Fast path: a ready instance gets the whole budget.
+      return instance.execute(
+        { capabilityId: this.info.id, method: call.method, payload: call.payload, metadata: call.metadata },
+        { timeoutMs: budget, ...(options.signal === undefined ? {} : { signal: options.signal }) },
+      );
     }
+    return this.#executeAfterRestart(call, options, budget);
+  }
+
+  async #executeAfterRestart(
+    call: CapabilityCall,
+    options: CapabilityCallOptions,
+    budget: number,
+  ): Promise<CapabilityResponse> {
+    const started = performance.now();
+    const waiting = this.#group.instances.filter((i) => i.state === 'restarting' || i.state === 'starting');
+    if (waiting.length === 0) throw this.#unavailable();
+    await Promise.any(waiting.map((i) => i.waitReady(budget, options.signal))).catch((error: AggregateError) => {
+      throw error.errors[0] ?? this.#unavailable();
+    });
+    const instance = this.#group.pickReady();
+    if (instance === undefined) throw this.#unavailable();
     const remaining = Math.max(1, Math.round(budget - (performance.now() - started)));
     return instance.execute(
       { capabilityId: this.info.id, method: call.method, payload: call.payload, metadata: call.metadata },

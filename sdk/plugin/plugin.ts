@@ -373,14 +373,16 @@ function serve<TConfig>(definition: PluginDefinition<TConfig>, options: ServeOpt
       nodeIndex: context.nodeIndex,
       don: context.don,
       pluginName: context.pluginName,
-      host: {
-        executeCapability: (id, method, bytes, callOptions = {}) =>
-          host.executeCapability(id, method, bytes, {
-            metadata: params.metadata,
-            signal: controller.signal,
-            ...callOptions,
-          }),
-        registryConfig: (id) => host.registryConfig(id),
+      get host(): HostClient {
+        return {
+          executeCapability: (id, method, bytes, callOptions = {}) =>
+            host.executeCapability(id, method, bytes, {
+              metadata: params.metadata,
+              signal: controller.signal,
+              ...callOptions,
+            }),
+          registryConfig: (id) => host.registryConfig(id),
+        };
       },
       signal: controller.signal,
       metadata: params.metadata,
