@@ -1,0 +1,118 @@
+/**
+ * The main demo (`npm start`): runs the example workflows on a local node with real plugin processes and prints
+ * a readable summary. Each step deploys a workflow into the engine and fires one trigger event.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cronEvent } from '../host/capabilities/cron-trigger.js';
+import type { ExecutionReport } from '../host/engine/index.js';
+import { createLogger } from '../host/log/logger.js';
+import { startNode, type WorkflowNode } from '../host/node.js';
+import type { WorkflowSpec } from '../host/store/store.js';
+import { computeWorkflowId } from '../host/workflows/registry.js';
+import { bytesText, jsonBytes, textBytes } from '../sdk/protocol/index.js';
+import { compileWorkflow } from '../sdk/workflow/index.js';
+import { startPriceSources } from './price-sources/server.js';
+
+const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../..', import.meta.url));
+const OWNER = '0x5fbdb2315678afecb367f032d93f642f64180aa3';
+
+interface DemoStep {
+  name: string;
+  kind: string;
+  report: ExecutionReport;
+  note?: string;
+}
+
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const color = (ok: boolean, s: string) => (process.stdout.isTTY ? `\x1b[${ok ? 32 : 31}m${s}\x1b[0m` : s);
+
+/** Builds (if needed), deploys and runs one example workflow once. */
+async function runExample(
+  node: WorkflowNode,
+  name: string,
+  options: { config?: unknown; attributes?: unknown; triggerIndex?: number; payload?: Uint8Array } = {},
+): Promise<ExecutionReport> {
+  const dir = join(ROOT, 'examples', 'workflows', name);
+  const { path } = await compileWorkflow(dir);
+  const binary = new Uint8Array(readFileSync(path));
+  const configBytes =
+    options.config === undefined ? new Uint8Array(readFileSync(join(dir, 'config.json'))) : jsonBytes(options.config);
+  const spec: WorkflowSpec = {
+    workflowId: computeWorkflowId(OWNER, name, 'demo'),
+    owner: OWNER,
+    name,
+    tag: 'demo',
+    binaryUrl: '',
+    binaryHash: '',
+    config: configBytes,
+    attributes: options.attributes === undefined ? new Uint8Array() : jsonBytes(options.attributes),
+    createdAt: new Date(),
+  };
+  const deployed = await node.engine.deploy(spec, binary, { registerTriggers: false });
+  const index = options.triggerIndex ?? 0;
+  const event = options.payload
+    ? { eventId: `demo-${Date.now()}`, payload: options.payload }
+    : cronEvent(new Date(Math.floor(Date.now() / 60_000) * 60_000));
+  const report = await node.engine.execute(deployed.spec.workflowId, index, event);
+  await node.engine.undeploy(deployed.spec.workflowId);
+  return report;
+}
+
+function printStep(step: DemoStep): void {
+  const ok = step.report.status === 'succeeded';
+  process.stdout.write(`\n${bold(`▶ ${step.name}`)}  (${step.kind})\n`);
+  for (const line of step.report.logs) process.stdout.write(`    log │ ${line}\n`);
+  const outcome = ok ? bytesText(step.report.value ?? new Uint8Array()) : `error: ${step.report.error}`;
+  process.stdout.write(`    ${color(ok, ok ? 'ok ' : 'ERR')} │ ${outcome}\n`);
+  if (step.note) process.stdout.write(`        │ ${step.note}\n`);
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  process.stdout.write(bold('confidential-workflow-host demo\n'));
+  process.stdout.write('starting a local node with the plugins of plugins.yaml …\n');
+  const sources = await startPriceSources();
+  const node = await startNode({
+    logger: createLogger({ level: process.env.LOG_LEVEL ?? 'warn' }),
+    pluginsFile: join(ROOT, 'plugins.yaml'),
+  });
+  const steps: DemoStep[] = [];
+  try {
+    for (const result of node.pluginResults) {
+      process.stdout.write(
+        `  plugin ${result.name.padEnd(24)} ${result.ok ? color(true, 'ready') : color(false, `failed: ${result.error}`)}\n`,
+      );
+    }
+
+    steps.push({ name: 'hello', kind: 'local WASM, cron trigger', report: await runExample(node, 'hello') });
+    printStep(steps.at(-1)!);
+
+    steps.push({
+      name: 'prices',
+      kind: 'local WASM, http-actions plugin process',
+      report: await runExample(node, 'prices', { config: sources.config }),
+      note: `sources served on 127.0.0.1:${sources.port} from recorded responses`,
+    });
+    printStep(steps.at(-1)!);
+  } finally {
+    await node.stop();
+    await sources.close();
+  }
+
+  const failed = steps.filter((s) => s.report.status !== 'succeeded');
+  process.stdout.write(`\n${bold('summary')}\n`);
+  for (const step of steps) {
+    const ok = step.report.status === 'succeeded';
+    process.stdout.write(
+      `  ${color(ok, ok ? '✔' : '✘')} ${step.name.padEnd(22)} ${step.kind.padEnd(44)} ${step.report.durationMs.toFixed(1).padStart(8)} ms\n`,
+    );
+  }
+  process.stdout.write(
+    `${steps.length - failed.length}/${steps.length} workflows succeeded in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+  return failed.length === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();
