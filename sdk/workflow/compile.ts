@@ -77,12 +77,17 @@ export async function compileWorkflow(
     'abort=~lib/workflow/assembly/index/guestAbort',
   ];
   if (options.maximumMemoryPages) args.push('--maximumMemory', String(options.maximumMemoryPages));
-  let diagnostics = '';
+  const diagnostics: string[] = [];
   const { error } = await asc.main(args, {
     stdout: { write: () => true } as never,
-    stderr: { write: (text: string) => ((diagnostics += text), true) } as never,
+    stderr: {
+      write: (text: string) => {
+        diagnostics.push(text);
+        return true;
+      },
+    } as never,
   });
-  if (error) throw new Error(`compiling workflow ${dir} failed: ${error.message}\n${diagnostics}`);
+  if (error) throw new Error(`compiling workflow ${dir} failed: ${error.message}\n${diagnostics.join('')}`);
   return { path: out, built: true };
 }
 
