@@ -1,0 +1,108 @@
+/**
+ * `cwh inspect <file.wasm> [--config FILE|JSON] [--json]`: tells which ABI a workflow binary speaks (Extism or
+ * CRE V2), lists its imports and, given a config, runs the subscribe phase and lists the trigger subscriptions.
+ * JSON output: `{abi, imports: [{module, name, kind}], subscriptions?: [{id, method}]}`; on failure
+ * `{ok: false, error}`. Exit code 0, or 1 when the binary is refused or the subscribe phase fails.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { ExecutionHelper } from '../../sdk/protocol/helper.js';
+import { DEFAULT_MAX_RESPONSE_SIZE } from '../../sdk/protocol/workflow.js';
+import { WasmRunner } from '../../sdk/runner/index.js';
+
+/** The result of inspecting one workflow binary. */
+export interface InspectReport {
+  abi: 'extism' | 'cre';
+  imports: { module: string; name: string; kind: string }[];
+  /** Present when a config was given. */
+  subscriptions?: { id: string; method: string }[];
+}
+
+/** Reads `--config`: an existing file's bytes, or else the text itself, which must be JSON. */
+function configBytes(value: string): Uint8Array {
+  if (existsSync(value)) return new Uint8Array(readFileSync(value));
+  try {
+    JSON.parse(value);
+  } catch {
+    throw new Error(`--config: "${value.slice(0, 60)}" is neither an existing file nor valid JSON`);
+  }
+  return new TextEncoder().encode(value);
+}
+
+/** The subscribe phase may not call capabilities or read secrets; this helper refuses both. */
+function subscribeHelper(): ExecutionHelper {
+  return {
+    callCapability: async () => ({ error: 'capability calls are not available to cwh inspect' }),
+    getSecrets: async (requests) => requests.map(() => ({ error: 'secrets are not available to cwh inspect' })),
+    getWorkflowExecutionId: () => '0'.repeat(64),
+    getNodeTime: () => new Date(),
+    getDonTime: () => new Date(),
+    emitUserLog: () => {},
+  };
+}
+
+/**
+ * Inspects a workflow binary.
+ * @param binary - WebAssembly module bytes
+ * @param config - workflow config bytes; when given, the subscribe phase runs (timeout 10 s)
+ * @throws ExecutionError (`abi`) for an invalid or legacy binary; Error when the subscribe phase fails
+ */
+export async function inspectWorkflow(binary: Uint8Array, config?: Uint8Array): Promise<InspectReport> {
+  const runner = new WasmRunner({ workers: 1 });
+  try {
+    const workflow = await runner.compile(binary);
+    const report: InspectReport = {
+      abi: workflow.abi,
+      imports: WebAssembly.Module.imports(workflow.module).map(({ module, name, kind }) => ({ module, name, kind })),
+    };
+    if (config) {
+      const result = await runner.execute({
+        workflow,
+        request: { config, subscribe: true, maxResponseSize: DEFAULT_MAX_RESPONSE_SIZE },
+        helper: subscribeHelper(),
+      });
+      if (result.error !== undefined) throw new Error(`subscribe phase failed: ${result.error}`);
+      if (!result.triggerSubscriptions) throw new Error('subscribe phase returned no trigger subscriptions');
+      report.subscriptions = result.triggerSubscriptions.map(({ id, method }) => ({ id, method }));
+    }
+    return report;
+  } finally {
+    await runner.close();
+  }
+}
+
+function describe(report: InspectReport): string {
+  const lines = [`abi: ${report.abi}`, `imports (${report.imports.length}):`];
+  for (const i of report.imports) lines.push(`  ${i.module}.${i.name} (${i.kind})`);
+  if (report.subscriptions) {
+    lines.push(`subscriptions (${report.subscriptions.length}):`);
+    for (const [index, s] of report.subscriptions.entries()) lines.push(`  [${index}] ${s.id} ${s.method}`);
+  }
+  return lines.join('\n');
+}
+
+/** Registers `cwh inspect` on `program`. */
+export function registerInspectCommands(program: Command): void {
+  program
+    .command('inspect')
+    .description('show the ABI and imports of a workflow binary and, with a config, its trigger subscriptions')
+    .argument('<file>', 'workflow binary (.wasm)')
+    .option('--config <fileOrJson>', 'workflow config: a file, or JSON text; runs the subscribe phase')
+    .option('--json', 'print JSON')
+    .action(async (file: string, options: { config?: string; json?: boolean }) => {
+      try {
+        const binary = new Uint8Array(readFileSync(file));
+        const report = await inspectWorkflow(
+          binary,
+          options.config === undefined ? undefined : configBytes(options.config),
+        );
+        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${describe(report)}\n`);
+        process.exitCode = 0;
+      } catch (error) {
+        const message = (error as Error).message;
+        if (options.json) process.stdout.write(`${JSON.stringify({ ok: false, error: message }, null, 2)}\n`);
+        else process.stderr.write(`cwh inspect: ${message}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
