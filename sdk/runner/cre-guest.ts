@@ -57,14 +57,28 @@ const WASI_MODULE = 'wasi_snapshot_preview1';
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
-/** Compiled modules of this worker, by key: the pool sends a module only the first time a worker needs it. */
-const modules = new Map<string, WebAssembly.Module>();
+/** A compiled module of this worker with what its imports need, checked once. */
+interface PreparedModule {
+  module: WebAssembly.Module;
+  wasiNames: string[];
+  markers: string[];
+}
 
-function moduleFor(run: RunMessage): WebAssembly.Module {
-  if (run.module) modules.set(run.moduleKey, run.module);
-  const module = modules.get(run.moduleKey);
-  if (!module) throw new ExecutionFailure('abi', `module ${run.moduleKey} was not sent to this worker`);
-  return module;
+/** Modules of this worker, by key: the pool sends a module only the first time a worker needs it. */
+const modules = new Map<string, PreparedModule>();
+
+function moduleFor(run: RunMessage): PreparedModule {
+  let prepared = modules.get(run.moduleKey);
+  if (!prepared) {
+    const module = run.module;
+    if (!module) throw new ExecutionFailure('abi', `module ${run.moduleKey} was not sent to this worker`);
+    const markers = WebAssembly.Module.imports(module)
+      .filter((i) => i.module === 'env' && i.name.startsWith('version_v2'))
+      .map((i) => i.name);
+    prepared = { module, wasiNames: checkCreModule(module), markers };
+    modules.set(run.moduleKey, prepared);
+  }
+  return prepared;
 }
 
 /**
@@ -325,7 +339,7 @@ class CreExecution {
   }
 
   /** The `env` import object for this execution. */
-  envImports(module: WebAssembly.Module): Record<string, (...args: never[]) => unknown> {
+  envImports(markers: readonly string[]): Record<string, (...args: never[]) => unknown> {
     const env: Record<string, (...args: never[]) => unknown> = {
       send_response: (ptr: number, len: number) => this.sendResponse(ptr, len),
       // The form is picked by the parameter count of the guest's import: a WebAssembly → JS call passes exactly
@@ -352,9 +366,7 @@ class CreExecution {
       },
       now: (outPtr: number) => this.now(outPtr),
     };
-    for (const entry of WebAssembly.Module.imports(module)) {
-      if (entry.module === 'env' && entry.name.startsWith('version_v2')) env[entry.name] = () => {};
-    }
+    for (const marker of markers) env[marker] = () => {};
     return env;
   }
 }
@@ -383,11 +395,10 @@ function toCapabilityResponse(response: { payload?: Uint8Array; error?: string }
  *   `could not find response for execution` when the guest never called `send_response`.
  */
 export async function runCreExecution(run: RunMessage, channel: WorkerChannel): Promise<Uint8Array> {
-  const module = moduleFor(run);
-  const wasiNames = checkCreModule(module);
+  const { module, wasiNames, markers } = moduleFor(run);
   const execution = new CreExecution(run, channel);
   const instance = new WebAssembly.Instance(module, {
-    env: execution.envImports(module),
+    env: execution.envImports(markers),
     [WASI_MODULE]: execution.wasi.imports(wasiNames),
   });
   execution.memory = instance.exports.memory as WebAssembly.Memory;
