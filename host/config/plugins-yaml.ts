@@ -52,6 +52,8 @@ const PATTERN_MESSAGES: Record<string, string> = {
   capability: 'expected a capability id "name@semver" (e.g. "echo@1.0.0")',
   env: 'expected an environment variable name, or NAME=value',
   sha256: 'expected 64 lowercase hex characters (SHA-256 of the entry file)',
+  signer: 'expected an EVM address, 0x followed by 40 hex characters',
+  configDigest: 'expected 64 hex characters (the OCR config digest)',
 };
 
 const int = (min: number) => z.number().int().min(min);
@@ -85,7 +87,15 @@ const pluginSchema = z
     capabilities: z.array(z.string().regex(CAPABILITY_ID, 'capability')).min(1),
     config: z.unknown().optional(),
     don: z
-      .object({ nodes: int(1), f: int(1) })
+      .object({
+        nodes: int(1),
+        f: int(1),
+        signers: z.array(z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'signer')).optional(),
+        configDigest: z
+          .string()
+          .regex(/^(?:0x)?[0-9a-fA-F]{64}$/, 'configDigest')
+          .optional(),
+      })
       .strict()
       .optional(),
     limits: limitsSchema.default({}),
@@ -113,6 +123,13 @@ const fileSchema = z
           code: 'custom',
           path: ['plugins', i, 'don', 'nodes'],
           message: `expected at least 3F+1 = ${3 * plugin.don.f + 1} nodes for f = ${plugin.don.f}, got ${plugin.don.nodes}`,
+        });
+      }
+      if (plugin.don?.signers && plugin.don.signers.length !== plugin.don.nodes) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['plugins', i, 'don', 'signers'],
+          message: `expected ${plugin.don.nodes} signers (one per node), got ${plugin.don.signers.length}`,
         });
       }
       const seen = new Set<string>();
@@ -157,8 +174,11 @@ export interface ResolvedPluginConfig {
   capabilities: string[];
   /** Handed to the plugin at initialisation and listed in the registry; `{}` when absent. */
   config: unknown;
-  /** Present when the plugin is DON-hosted: N instances tolerating F faults, `N >= 3F+1`. */
-  don?: { nodes: number; f: number };
+  /**
+   * Present when the plugin is DON-hosted: N instances tolerating F faults, `N >= 3F+1`; optionally the OCR
+   * `signers` (EVM addresses, one per node) and `configDigest` (64 hex) of the Don2Don attestation fast path.
+   */
+  don?: { nodes: number; f: number; signers?: string[]; configDigest?: string };
   /** Number of instances to run: `don.nodes`, or 1. */
   instances: number;
   limits: ResolvedPluginLimits;

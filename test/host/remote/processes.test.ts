@@ -32,9 +32,7 @@ async function withDon(entry: Record<string, unknown>, capabilityId: string, bod
       throw new Error(`${file} is missing: run \`npx tsc -p .\` (npm test builds it)`);
   }
   const { logger, lines } = captureLogger();
-  const config = resolvePluginsConfig({ plugins: [{ ...entry, don: { nodes: 4, f: 1 } }] }, { baseDir: root });
-  // plugins.yaml's `don.signers` / `don.configDigest` (docs/don2don.md), set on the resolved config.
-  config.plugins[0]!.don = devDon(4, 1);
+  const config = resolvePluginsConfig({ plugins: [{ ...entry, don: devDon(4, 1) }] }, { baseDir: root });
   const registry = new CapabilityRegistry();
   const supervisor = new PluginSupervisor({ config, logger, registry });
   const started = await supervisor.start();
