@@ -16,7 +16,35 @@ const BLOCKY_PCRS = {
   pcr2: 'd5dcbdea0aa39c802f9d55ced2ea6e4d74ecec5f08fe40c508882639c9090642669106a062a3e24ee2805a3024b9b75c',
 };
 
-const run = (...args: string[]) => execa(process.execPath, [cwh, ...args], { reject: false });
+/** The full CLI, as users run it. */
+const cli = (...args: string[]) => execa(process.execPath, [cwh, ...args], { reject: false });
+
+/**
+ * `cwh` with only this concern's commands registered (same exit-code mapping as host/cli/main.ts: commander
+ * usage errors → 2). Starting it skips loading every other concern, which keeps this file fast.
+ */
+const slim =
+  (register: string, module: string) =>
+  (...args: string[]) =>
+    execa(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { Command, CommanderError } from 'commander';
+       import { ${register} } from ${JSON.stringify(path.resolve(module))};
+       const program = new Command('cwh').exitOverride();
+       ${register}(program);
+       try {
+         await program.parseAsync(process.argv.slice(1), { from: 'user' });
+       } catch (error) {
+         process.exitCode = error instanceof CommanderError ? 2 : 1;
+       }`,
+        ...args,
+      ],
+      { reject: false },
+    );
+const run = slim('registerAttestCommands', 'dist/host/cli/attest.js');
 let tmp: string;
 
 beforeAll(async () => {
@@ -27,9 +55,9 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-describe('cwh attest verify', () => {
+describe('cwh attest verify', { concurrent: true }, () => {
   test('prints valid: true and exits 0 for the blocky document at its own time', async () => {
-    const result = await run('attest', 'verify', blocky, '--at', BLOCKY_AT, '--json');
+    const result = await cli('attest', 'verify', blocky, '--at', BLOCKY_AT, '--json');
     expect(result.exitCode).toBe(0);
     const report = JSON.parse(result.stdout);
     expect(report.valid).toBe(true);
@@ -41,7 +69,7 @@ describe('cwh attest verify', () => {
   });
 
   test('exits 1 with step chain or time when evaluated now', async () => {
-    const result = await run('attest', 'verify', blocky, '--json');
+    const result = await cli('attest', 'verify', blocky, '--json');
     expect(result.exitCode).toBe(1);
     const report = JSON.parse(result.stdout);
     expect(report.valid).toBe(false);
@@ -145,6 +173,12 @@ describe('cwh attest verify', () => {
     expect(JSON.parse(result.stdout)).toEqual({ valid: false, step: 'cose', reason: expect.any(String) });
   });
 
+  test('exits 2 for bad usage through the full CLI', async () => {
+    const result = await cli('attest', 'verify', blocky, '--at', 'yesterday');
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('--at expects an ISO 8601 date or epoch milliseconds, got "yesterday"');
+  });
+
   test.each([
     ['no document', []],
     ['an unknown option', [blocky, '--frobnicate']],
@@ -165,23 +199,8 @@ describe('cwh attest verify', () => {
 });
 
 describe('cwh enclave measure', () => {
-  // The enclave command lives in host/cli/enclave.ts; it is run here through its own small program so that the
-  // test does not depend on main.ts registering it.
-  const runMeasure = (...args: string[]) =>
-    execa(
-      process.execPath,
-      [
-        '--input-type=module',
-        '-e',
-        `import { Command } from 'commander';
-         import { registerEnclaveCommands } from ${JSON.stringify(path.resolve('dist/host/cli/enclave.js'))};
-         const program = new Command('cwh');
-         registerEnclaveCommands(program);
-         await program.parseAsync(process.argv.slice(1), { from: 'user' });`,
-        ...args,
-      ],
-      { reject: false },
-    );
+  // host/cli/enclave.ts is run through the slim program, so the test does not depend on main.ts registering it.
+  const runMeasure = slim('registerEnclaveCommands', 'dist/host/cli/enclave.js');
 
   test('prints the measurement set as JSON, and PCR0 follows the enclave code', async () => {
     const dist = path.join(tmp, 'dist');
