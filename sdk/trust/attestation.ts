@@ -493,6 +493,9 @@ export async function verifyAttestation(
     throw new TrustError('pcrs', 'debug-mode document (PCR0, PCR1 and PCR2 are all zero) and allowDebug is not set');
   }
   if (options.trustedMeasurements !== 'unchecked') {
+    if (!Array.isArray(options.trustedMeasurements)) {
+      throw new TrustError('pcrs', 'trustedMeasurements must be a list of {pcr0, pcr1, pcr2} sets or "unchecked"');
+    }
     const [pcr0, pcr1, pcr2] = [parsed.pcrs[0], parsed.pcrs[1], parsed.pcrs[2]];
     const match = options.trustedMeasurements.some(
       (m) => normaliseHex(m.pcr0) === pcr0 && normaliseHex(m.pcr1) === pcr1 && normaliseHex(m.pcr2) === pcr2,

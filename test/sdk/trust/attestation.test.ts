@@ -155,6 +155,13 @@ describe('real Nitro documents', () => {
     expect(await stepOf(verifyAttestation(doc, { trustedMeasurements: [upper], at }))).toBe('accepted');
   });
 
+  test('refuses to run without a measurement policy', async () => {
+    const options = { at: BLOCKY.timestampMs } as unknown as VerifyAttestationOptions;
+    await expect(verifyAttestation(load(BLOCKY.file), options)).rejects.toThrow(
+      'pcrs: trustedMeasurements must be a list',
+    );
+  });
+
   test('rejects a wrong user_data and accepts the document own user_data', async () => {
     const doc = load(BLOCKY.file);
     const parsed = parseAttestation(doc);
