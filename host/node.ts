@@ -2,20 +2,25 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { type ExecutionLimitsOptions, WasmRunner } from '../sdk/runner/index.js';
+import { BinaryServer, type BinaryServerOptions } from './binaries/server.js';
 import { addBuiltinCapabilities, type BuiltinCapabilities } from './capabilities/builtin.js';
 import { type SecretsProvider, WorkflowEngine } from './engine/index.js';
+import { type RelayGatewayStartOptions, type RunningRelayGateway, startRelayGateway } from './gateway/index.js';
 import { silentLogger } from './log/logger.js';
+import { ConfidentialModule } from './modules/confidential.js';
+import { resolveEnclaveTrustedValues } from './modules/enclave-measurement.js';
 import { CapabilityRegistry } from './registry/registry.js';
 import { MemoryStore } from './store/memory.js';
 import type { Store } from './store/store.js';
 import { loadPluginsFile } from './config/plugins-yaml.js';
 import { type PluginStartResult, PluginSupervisor } from './supervisor/index.js';
+import { WorkflowRegistry } from './workflows/registry.js';
 import { addLazyPlugins } from './supervisor/lazy.js';
 
 /** Options of {@link startNode}. All optional. */
 export interface NodeOptions {
   logger?: Logger;
-  /** Storage; default an in-memory store. */
+  /** Storage; default an in-memory store. Pass `await openStore(...)` for PGlite/Postgres; `stop()` closes it. */
   store?: Store;
   /** plugins.yaml to start; `false` for none. Default: `plugins.yaml` in the working directory when it exists. */
   pluginsFile?: string | false;
@@ -25,6 +30,10 @@ export interface NodeOptions {
   /** Worker threads of the WASM runner. Default 4. */
   workers?: number;
   secrets?: SecretsProvider;
+  /** Tuning of the relay gateway (started when plugins.yaml has a relay DON). */
+  gateway?: Pick<RelayGatewayStartOptions, 'gateway' | 'server'>;
+  /** The loopback server that hands binaries to the enclave (started on first use; default an ephemeral port). */
+  binaryServer?: Omit<BinaryServerOptions, 'source' | 'logger'>;
 }
 
 /** A running workflow node: registry, plugins, runner, store and engine, stopped together by `stop()`. */
@@ -36,7 +45,13 @@ export interface WorkflowNode {
   pluginResults: PluginStartResult[];
   runner: WasmRunner;
   store: Store;
+  /** Deployed workflow specs and binaries, over `store`. */
+  workflows: WorkflowRegistry;
+  /** Serves binaries to the enclave plugin (started by the first confidential module). */
+  binaries: BinaryServer;
   engine: WorkflowEngine;
+  /** The relay gateway, when plugins.yaml has a relay DON (`confidential-relay@1.0.0-alpha`). */
+  gateway?: RunningRelayGateway;
   stop(): Promise<void>;
 }
 
@@ -57,12 +72,22 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
       : (options.pluginsFile ?? (existsSync('plugins.yaml') ? resolve('plugins.yaml') : undefined));
   let supervisor: PluginSupervisor | null = null;
   let pluginResults: PluginStartResult[] = [];
-  if (pluginsFile && options.pluginStart === 'lazy') {
-    supervisor = addLazyPlugins(await loadPluginsFile(pluginsFile), registry, logger).supervisor;
-  } else if (pluginsFile) {
-    supervisor = new PluginSupervisor({ file: pluginsFile, logger, registry });
-    pluginResults = await supervisor.start();
+  if (pluginsFile) {
+    // `trustedValues: auto` of the enclave becomes the measurement of its compiled code (enclave-measurement.ts).
+    const config = await resolveEnclaveTrustedValues(await loadPluginsFile(pluginsFile));
+    if (options.pluginStart === 'lazy') {
+      supervisor = addLazyPlugins(config, registry, logger).supervisor;
+    } else {
+      supervisor = new PluginSupervisor({ config, logger, registry });
+      pluginResults = await supervisor.start();
+    }
   }
+  const gateway =
+    supervisor && options.pluginStart !== 'lazy'
+      ? await startRelayGateway({ supervisor, registry, logger, ...options.gateway })
+      : undefined;
+  const workflows = new WorkflowRegistry(store, { logger });
+  const binaries = new BinaryServer({ ...options.binaryServer, source: workflows, logger });
   const engine = new WorkflowEngine({
     registry,
     store,
@@ -70,6 +95,8 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
     logger,
     limits: options.limits,
     secrets: options.secrets,
+    confidentialModuleFactory: (spec, attributes, binary) =>
+      new ConfidentialModule({ registry, spec, attributes, binary, binaries, logger }),
   });
   return {
     logger,
@@ -79,9 +106,14 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
     pluginResults,
     runner,
     store,
+    workflows,
+    binaries,
     engine,
+    ...(gateway === undefined ? {} : { gateway }),
     async stop() {
       await engine.close();
+      await gateway?.close();
+      await binaries.close();
       builtins.cron.close();
       await supervisor?.stop();
       await runner.close();

@@ -16,8 +16,15 @@ import { type ExecutionModuleKind, type Store, summarizeResult, type WorkflowSpe
 import { parseWorkflowAttributes, type WorkflowAttributes } from '../workflows/attributes.js';
 import { EngineExecutionHelper, NO_SECRETS, type SecretsProvider } from './helper.js';
 
-/** Creates the module of a confidential workflow (the ConfidentialModule, wired by the host). */
-export type ConfidentialModuleFactory = (spec: WorkflowSpec, attributes: WorkflowAttributes) => ModuleV2;
+/**
+ * Creates the module of a confidential workflow (the ConfidentialModule, wired by the host). `binary` is the
+ * workflow binary being deployed, to serve to the enclave.
+ */
+export type ConfidentialModuleFactory = (
+  spec: WorkflowSpec,
+  attributes: WorkflowAttributes,
+  binary: Uint8Array,
+) => ModuleV2;
 
 /** Options of {@link WorkflowEngine}. */
 export interface EngineOptions {
@@ -91,7 +98,7 @@ export class WorkflowEngine extends EventEmitter {
         );
       }
       this.#log.info({ workflowId: spec.workflowId }, 'routing workflow to confidential execution');
-      return { module: factory(spec, attributes), kind: 'confidential' };
+      return { module: factory(spec, attributes, binary), kind: 'confidential' };
     }
     return { module: new WasmModule(this.#options.runner, binary, this.#options.limits), kind: 'wasm' };
   }

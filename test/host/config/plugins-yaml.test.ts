@@ -176,6 +176,6 @@ describe('plugins.yaml validation', () => {
 
   test("the repository's plugins.yaml is valid", async () => {
     const config = await loadPluginsFile('plugins.yaml');
-    expect(config.plugins.map((p) => p.name)).toEqual(['http-actions', 'echo']);
+    expect(config.plugins.map((p) => p.name)).toEqual(['http-actions', 'echo', 'confidential-workflows']);
   });
 });

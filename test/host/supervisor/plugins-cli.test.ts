@@ -23,6 +23,7 @@ describe('cwh plugins', () => {
     ).toEqual([
       ['http-actions', true, 1],
       ['echo', true, 4],
+      ['confidential-workflows', true, 1],
     ]);
     expect(report.plugins[0]).toMatchObject({ version: '1.0.0-alpha', capabilities: ['http-actions@1.0.0-alpha'] });
     expect(typeof report.plugins[0].readyMs).toBe('number');
@@ -96,6 +97,14 @@ describe('cwh plugins', () => {
         don: { nodes: 4, f: 1 },
         capabilities: ['echo@1.0.0'],
         command: ['node', 'dist/examples/plugins/echo/main.js'],
+      },
+      {
+        name: 'confidential-workflows',
+        enabled: true,
+        instances: 1,
+        don: null,
+        capabilities: ['confidential-workflows@1.0.0-alpha'],
+        command: ['node', 'dist/plugins/confidential-workflows/main.js'],
       },
     ]);
   });

@@ -1,0 +1,84 @@
+/**
+ * The enclave's ExecutionHelper: what a confidential workflow may ask while it runs. Capability calls and secret
+ * requests go out through the relay client ({@link EnclaveRelay}), never to anything local; until a relay is
+ * configured they fail with `relay not configured`.
+ */
+import type { EnclaveExecutionContext, EnclaveRelay } from '../../sdk/protocol/confidential.js';
+import type {
+  CapabilityRequest,
+  CapabilityResponse,
+  ExecutionHelper,
+  SecretRequest,
+  SecretResponse,
+} from '../../sdk/protocol/index.js';
+
+/** Options of {@link EnclaveExecutionHelper}. */
+export interface EnclaveExecutionHelperOptions {
+  relay: EnclaveRelay;
+  context: EnclaveExecutionContext;
+  /** Collects the execution's user log lines (the runner bounds them). */
+  logs: string[];
+  /** DON time of the execution; default now. */
+  donTime?: Date;
+}
+
+/** One execution's helper inside the enclave. */
+export class EnclaveExecutionHelper implements ExecutionHelper {
+  readonly #options: EnclaveExecutionHelperOptions;
+  readonly #donTime: Date;
+
+  constructor(options: EnclaveExecutionHelperOptions) {
+    this.#options = options;
+    this.#donTime = options.donTime ?? new Date();
+  }
+
+  async callCapability(request: CapabilityRequest, signal?: AbortSignal): Promise<CapabilityResponse> {
+    try {
+      return await this.#options.relay.executeCapability(this.#options.context, request, signal);
+    } catch (error) {
+      return { error: (error as Error).message };
+    }
+  }
+
+  /**
+   * Secrets the workflow's attributes do not list (`vault_don_secrets`) are refused here; the others are asked of
+   * the relay, in order.
+   */
+  async getSecrets(requests: SecretRequest[], signal?: AbortSignal): Promise<SecretResponse[]> {
+    const { context, relay } = this.#options;
+    const listed = new Set(context.vaultDonSecrets.map((s) => JSON.stringify([s.namespace, s.key])));
+    const allowed = requests.filter((r) => listed.has(JSON.stringify([r.namespace, r.id])));
+    let answers: SecretResponse[] = [];
+    if (allowed.length > 0) {
+      try {
+        answers = await relay.getSecrets(context, allowed, signal);
+      } catch (error) {
+        answers = allowed.map(() => ({ error: (error as Error).message }));
+      }
+    }
+    let next = 0;
+    return requests.map((r) =>
+      listed.has(JSON.stringify([r.namespace, r.id]))
+        ? (answers[next++] ?? { error: 'the relay gave no answer for this secret' })
+        : {
+            error: `secret ${JSON.stringify(r.id)} (namespace ${JSON.stringify(r.namespace)}) is not listed in the workflow's vault_don_secrets`,
+          },
+    );
+  }
+
+  getWorkflowExecutionId(): string {
+    return this.#options.context.executionId;
+  }
+
+  getNodeTime(): Date {
+    return new Date();
+  }
+
+  getDonTime(): Date {
+    return this.#donTime;
+  }
+
+  emitUserLog(line: string): void {
+    this.#options.logs.push(line);
+  }
+}
