@@ -1,6 +1,8 @@
 import { CapabilityError } from '../../sdk/protocol/errors.js';
 import { type CapabilityResponse, jsonBytes } from '../../sdk/protocol/workflow.js';
 import type { CapabilityCall, CapabilityInfo, ExecutableCapability } from '../registry/registry.js';
+import { isProtoAny } from '../../sdk/protocol/proto/payloads.js';
+import { consensusSimpleProto } from './cre-consensus.js';
 import { parseJsonPayload } from './json-payload.js';
 
 export const CONSENSUS_ID = 'consensus@1.0.0-alpha';
@@ -39,8 +41,9 @@ export function aggregate(aggregation: Aggregation, observations: unknown[], f =
 }
 
 /**
- * `consensus@1.0.0-alpha`, method `Simple`, in process. Payload `{"aggregation": "median"|"identical",
- * "observation": <JSON>}`; the response is the aggregated value as JSON. On this single node the observation
+ * `consensus@1.0.0-alpha`, method `Simple`, in process. JSON payload `{"aggregation": "median"|"identical",
+ * "observation": <JSON>}` answered with the aggregated value as JSON, or a protobuf `Any` of
+ * `SimpleConsensusInputs` (CRE binaries) answered with a `values.v1.Value`. On this single node the observation
  * set is this node's own observation; a DON-hosted consensus would gather every node's.
  */
 export class LocalConsensus implements ExecutableCapability {

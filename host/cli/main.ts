@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { registerAttestCommands } from './attest.js';
+import { registerInspectCommands } from './inspect.js';
 import { registerPluginCommands } from './plugins.js';
 import { registerRunCommand } from './run.js';
+import { registerSecretsCommands } from './secrets.js';
 
 /** Exit codes of every `cwh` command. */
 export const ExitCode = { ok: 0, failed: 1, usage: 2 } as const;
@@ -16,6 +18,8 @@ export function createProgram(): Command {
   registerRunCommand(program);
   registerPluginCommands(program);
   registerAttestCommands(program);
+  registerInspectCommands(program);
+  registerSecretsCommands(program);
   return program;
 }
 

@@ -3,7 +3,8 @@ import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bytesText, textBytes } from '../../sdk/protocol/index.js';
 import { compileWorkflow, isWorkflowDir } from '../../sdk/workflow/index.js';
-import { CRON_TRIGGER_ID, CronTrigger, cronEvent } from '../capabilities/cron-trigger.js';
+import { isProtoAny } from '../../sdk/protocol/proto/payloads.js';
+import { CRON_TRIGGER_ID, CronTrigger, cronEvent, parseCronSchedule } from '../capabilities/cron-trigger.js';
 import type { ExecutionReport } from '../engine/index.js';
 import { createLogger } from '../log/logger.js';
 import { startNode } from '../node.js';
@@ -153,7 +154,10 @@ export function registerRunCommand(program: Command): void {
           payload !== undefined
             ? { eventId: `cli-${Date.now()}`, payload }
             : subscription.id === CRON_TRIGGER_ID
-              ? cronEvent(CronTrigger.nextRun(JSON.parse(bytesText(subscription.payload)).schedule))
+              ? cronEvent(
+                  CronTrigger.nextRun(parseCronSchedule(subscription.payload)),
+                  isProtoAny(subscription.payload),
+                )
               : { eventId: `cli-${Date.now()}`, payload: textBytes('{}') };
         const report = await node.engine.execute(workflowId, triggerIndex, event);
         printReport(report, options.json === true);

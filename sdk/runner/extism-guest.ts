@@ -138,11 +138,14 @@ const envOverrides = {
  */
 const plugins = new Map<string, Plugin>();
 const MAX_CACHED_PLUGINS = 16;
+/** Compiled modules received by this worker (sent once per worker; compiled code is shared, so they are cheap). */
+const modules = new Map<string, WebAssembly.Module>();
 
 async function pluginFor(run: RunMessage): Promise<Plugin> {
   const cached = plugins.get(run.moduleKey);
   if (cached) return cached;
-  const module = run.module;
+  if (run.module) modules.set(run.moduleKey, run.module);
+  const module = modules.get(run.moduleKey);
   if (!module) throw new ExecutionFailure('abi', `module ${run.moduleKey} was not sent to this worker`);
   const plugin = await createPlugin(
     { wasm: [{ module }] },
