@@ -1,0 +1,128 @@
+/**
+ * `cwh secrets set|list|delete`: manage the vault's secrets on this machine. The commands open the vault's store
+ * in its data directory (the vault plugin's `config.dataDir` in plugins.yaml, resolved against that file's
+ * directory, or `--data-dir`); the running vault plugin sees the change on its next read. Values are read from
+ * `--value` or `--from-file` and never printed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { VaultStore } from '../../plugins/vault/store.js';
+import { VAULT_CAPABILITY_ID } from '../../sdk/confidential/relay-wire.js';
+import { DEFAULT_SECRET_NAMESPACE } from '../../sdk/protocol/index.js';
+import { loadPluginsFile } from '../config/plugins-yaml.js';
+import { UsageError } from './main.js';
+
+/** Default data directory of the vault, relative to plugins.yaml (the vault plugin's own default). */
+const DEFAULT_VAULT_DIR = '.cwh/vault';
+
+interface StoreOptions {
+  plugins: string;
+  dataDir?: string;
+}
+
+/** The vault's data directory: `--data-dir`, else the vault plugin's `config.dataDir` of plugins.yaml. */
+async function vaultDir(options: StoreOptions): Promise<string> {
+  if (options.dataDir !== undefined) return path.resolve(options.dataDir);
+  if (!existsSync(options.plugins)) return path.resolve(DEFAULT_VAULT_DIR);
+  const config = await loadPluginsFile(options.plugins);
+  const vault = config.plugins.find((p) => p.capabilities.includes(VAULT_CAPABILITY_ID));
+  const dir = (vault?.config as { dataDir?: unknown } | undefined)?.dataDir;
+  return path.resolve(config.baseDir, typeof dir === 'string' ? dir : DEFAULT_VAULT_DIR);
+}
+
+function openStore(dir: string): VaultStore {
+  try {
+    return new VaultStore(dir);
+  } catch (error) {
+    throw new Error(`cannot open the vault store in ${dir}: ${(error as Error).message}`);
+  }
+}
+
+function withStoreOptions(command: Command): Command {
+  return command
+    .option('--plugins <file>', 'plugins.yaml naming the vault plugin and its dataDir', 'plugins.yaml')
+    .option('--data-dir <dir>', "the vault's data directory (overrides plugins.yaml)");
+}
+
+/** Registers `cwh secrets`. */
+export function registerSecretsCommands(program: Command): void {
+  const secrets = program.command('secrets').description("the vault's secrets: (owner, namespace, key) → value");
+
+  withStoreOptions(
+    secrets
+      .command('set')
+      .description('create or replace a secret (the value is encrypted at rest, never printed)')
+      .requiredOption('--owner <address>', 'workflow owner, 0x + 40 hex')
+      .option('--namespace <name>', 'namespace', DEFAULT_SECRET_NAMESPACE)
+      .requiredOption('--key <name>', 'secret name, e.g. API_KEY')
+      .option('--value <value>', 'the value (visible in the shell history: prefer --from-file)')
+      .option('--from-file <file>', 'read the value from a file (bytes as is)'),
+  ).action(
+    async (
+      options: StoreOptions & { owner: string; namespace: string; key: string; value?: string; fromFile?: string },
+    ) => {
+      if ((options.value === undefined) === (options.fromFile === undefined)) {
+        throw new UsageError('give exactly one of --value and --from-file');
+      }
+      let value: Uint8Array;
+      if (options.fromFile !== undefined) {
+        if (!existsSync(options.fromFile)) throw new UsageError(`--from-file: file ${options.fromFile} does not exist`);
+        value = new Uint8Array(readFileSync(options.fromFile));
+      } else value = new TextEncoder().encode(options.value);
+      const store = openStore(await vaultDir(options));
+      try {
+        store.set({ owner: options.owner, namespace: options.namespace, key: options.key }, value);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      process.stdout.write(
+        `secret ${options.namespace}/${options.key} set for ${options.owner} (${value.length} bytes)\n`,
+      );
+      process.exitCode = 0;
+    },
+  );
+
+  withStoreOptions(
+    secrets
+      .command('list')
+      .description('list secret names (never values)')
+      .option('--owner <address>', 'only this owner')
+      .option('--json', 'print a JSON array'),
+  ).action(async (options: StoreOptions & { owner?: string; json?: boolean }) => {
+    const store = openStore(await vaultDir(options));
+    let rows: ReturnType<VaultStore['list']>;
+    try {
+      rows = store.list(options.owner);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    if (options.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
+    else if (rows.length === 0) process.stdout.write('no secrets\n');
+    else for (const r of rows) process.stdout.write(`${r.owner}  ${r.namespace}/${r.key}  ${r.updatedAt}\n`);
+    process.exitCode = 0;
+  });
+
+  withStoreOptions(
+    secrets
+      .command('delete')
+      .description('delete a secret')
+      .requiredOption('--owner <address>', 'workflow owner, 0x + 40 hex')
+      .option('--namespace <name>', 'namespace', DEFAULT_SECRET_NAMESPACE)
+      .requiredOption('--key <name>', 'secret name'),
+  ).action(async (options: StoreOptions & { owner: string; namespace: string; key: string }) => {
+    const store = openStore(await vaultDir(options));
+    let existed: boolean;
+    try {
+      existed = store.delete({ owner: options.owner, namespace: options.namespace, key: options.key });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    process.stdout.write(
+      existed
+        ? `secret ${options.namespace}/${options.key} deleted\n`
+        : `no secret ${options.namespace}/${options.key}\n`,
+    );
+    process.exitCode = existed ? 0 : 1;
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * First-party plugin `vault`: capability `vault@1.0.0-alpha`, method `secrets_get`.
+ *
+ * Request payload (UTF-8 JSON, see `VaultSecretsGetRequest` in sdk/confidential/relay-wire.ts):
+ * `{request: <confidential.secrets.get params, attestation included>, owner: <EIP-55 owner>}`. The vault checks
+ * the params (`shared/design/protocol.md` section 3) and, as a second line behind the relay, the attestation
+ * against the trusted enclaves of the `confidential-workflows@1.0.0-alpha` registry config: the capability is in
+ * the host registry, so anything could call it, and only an attested enclave's key may receive secrets.
+ *
+ * Response payload: `{secrets: [{id, ciphertext} | {id, error}]}` in request order; `ciphertext` is hex of the
+ * value sealed to `enclave_public_key` (section 7, `sealToPublicKey`, associated data `secretAad(owner, namespace,
+ * key)`), `error` is `secret "<namespace>/<key>" not found`. The answer for one request (one attestation binding)
+ * is cached for `sealCacheTtlMs`, so that every relay node of the DON gets the same ciphertext and can sign the
+ * same hash.
+ *
+ * Config: `{dataDir?: string (default ".cwh/vault", relative to plugins.yaml), sealCacheTtlMs?: number (default
+ * 60000), sealCacheEntries?: number (default 10000)}`. Secret values are never logged.
+ */
+import path from 'node:path';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { z } from 'zod';
+import { createEnclavePolicyChecker } from '../../sdk/confidential/enclave-policy.js';
+import {
+  ENCLAVE_CAPABILITY_ID,
+  secretAad,
+  VAULT_CAPABILITY_ID,
+  VAULT_SECRETS_GET_METHOD,
+  type VaultSecretsGetResult,
+} from '../../sdk/confidential/relay-wire.js';
+import { definePlugin } from '../../sdk/plugin/index.js';
+import {
+  sealToPublicKey,
+  secretsGetBinding,
+  toChecksumAddress,
+  validateSecretsGetParams,
+} from '../../sdk/trust/index.js';
+import { VaultStore } from './store.js';
+
+const configSchema = z
+  .object({
+    dataDir: z.string().min(1).default('.cwh/vault'),
+    sealCacheTtlMs: z.number().int().min(0).default(60_000),
+    sealCacheEntries: z.number().int().min(1).default(10_000),
+  })
+  .strict();
+type VaultConfig = z.infer<typeof configSchema>;
+
+const payloadSchema = z.object({ request: z.unknown(), owner: z.string() }).strict();
+
+let store: VaultStore | undefined;
+let checkPolicy: ReturnType<typeof createEnclavePolicyChecker> | undefined;
+const sealCache = new Map<string, { expiresMs: number; result: VaultSecretsGetResult }>();
+
+function cached(key: string): VaultSecretsGetResult | undefined {
+  const entry = sealCache.get(key);
+  if (entry === undefined) return undefined;
+  if (entry.expiresMs < Date.now()) {
+    sealCache.delete(key);
+    return undefined;
+  }
+  return entry.result;
+}
+
+definePlugin<VaultConfig>({
+  name: 'vault',
+  version: '1.0.0-alpha',
+  config: (raw) => {
+    const parsed = configSchema.safeParse(raw ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new Error(`config.${issue.path.join('.')}: ${issue.message}`);
+    }
+    return parsed.data;
+  },
+  onInitialize: (ctx) => {
+    store = new VaultStore(path.resolve(ctx.config.dataDir));
+    // The init context's host client: a call context's client is bound to that call's signal.
+    checkPolicy = createEnclavePolicyChecker(ctx.host, ENCLAVE_CAPABILITY_ID);
+    ctx.log.info({ dataDir: store.dataDir }, 'vault store opened');
+  },
+  capabilities: {
+    [VAULT_CAPABILITY_ID]: {
+      [VAULT_SECRETS_GET_METHOD]: async (request, ctx): Promise<VaultSecretsGetResult> => {
+        const payload = payloadSchema.safeParse(request.json());
+        if (!payload.success) throw new Error('payload must be {request, owner}');
+        const params = validateSecretsGetParams(payload.data.request);
+        const owner = toChecksumAddress(params.owner);
+        if (owner !== payload.data.owner) {
+          throw new Error(`owner ${JSON.stringify(payload.data.owner)} is not the EIP-55 form of the request's owner`);
+        }
+        await checkPolicy!('secrets.get', params);
+        const cacheKey = bytesToHex(secretsGetBinding(params));
+        const hit = cached(cacheKey);
+        if (hit !== undefined) return hit;
+        const recipient = new Uint8Array(Buffer.from(params.enclave_public_key.replace(/^0x/i, ''), 'hex'));
+        const result: VaultSecretsGetResult = {
+          secrets: params.secrets.map(({ key, namespace }) => {
+            const value = store!.get({ owner, namespace, key });
+            if (value === undefined) return { id: { key, namespace }, error: `secret "${namespace}/${key}" not found` };
+            const sealed = sealToPublicKey(recipient, value, secretAad(owner, namespace, key));
+            return { id: { key, namespace }, ciphertext: bytesToHex(sealed) };
+          }),
+        };
+        if (ctx.config.sealCacheTtlMs > 0) {
+          if (sealCache.size >= ctx.config.sealCacheEntries) sealCache.delete(sealCache.keys().next().value!);
+          sealCache.set(cacheKey, { expiresMs: Date.now() + ctx.config.sealCacheTtlMs, result });
+        }
+        ctx.log.debug(
+          { owner, requested: params.secrets.length, found: result.secrets.filter((s) => 'ciphertext' in s).length },
+          'secrets released',
+        );
+        return result;
+      },
+    },
+  },
+}).serve();

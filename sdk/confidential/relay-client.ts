@@ -1,0 +1,270 @@
+/**
+ * The enclave side of the relay path (`shared/design/protocol.md` sections 1–4 and 7): builds
+ * `confidential.secrets.get` and `confidential.capability.execute` requests with an attestation bound to their
+ * params, sends them to the host's gateway over loopback HTTP JSON-RPC, and accepts an answer only when F+1
+ * distinct known relay signers signed its hash ({@link verifyQuorum}); the gateway is not trusted. Secrets arrive
+ * sealed to the enclave's ephemeral key and are opened here.
+ *
+ * The relay DON's signer set, F and the gateway URL come from the enclave's `relay` config
+ * (`{gatewayUrl, signers, f}`) or, for each one missing, from the registry config of
+ * `confidential-relay@1.0.0-alpha` (the host publishes them there when it starts the gateway).
+ */
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { z } from 'zod';
+import type { EnclaveExecutionContext, EnclaveIdentity, EnclaveRelay } from '../protocol/confidential.js';
+import {
+  type CapabilityRequest,
+  type CapabilityResponse,
+  decodeBytes,
+  type SecretRequest,
+  type SecretResponse,
+} from '../protocol/workflow.js';
+import {
+  type CapabilityExecuteParams,
+  type CapabilityExecuteResult,
+  capabilityExecuteBinding,
+  capabilityResponseHash,
+  type SecretsGetParams,
+  type SecretsGetResult,
+  secretsGetBinding,
+  secretsResponseHash,
+  toChecksumAddress,
+  verifyQuorum,
+} from '../trust/index.js';
+import {
+  CapabilityExecuteRelayRequest,
+  encodeRelayedCall,
+  type QuorumAnswer,
+  RELAY_CAPABILITY_ID,
+  type RelayMethod,
+  SecretsGetRequest,
+  secretAad,
+} from './relay-wire.js';
+
+/** Where the relay DON is and who signs for it. */
+export interface RelayTarget {
+  /** The gateway's loopback URL, e.g. `http://127.0.0.1:40123/`. */
+  gatewayUrl: string;
+  /** The relay nodes' ed25519 public keys, hex (64 characters each). */
+  signers: string[];
+  /** F: answers need F+1 valid distinct signers. */
+  f: number;
+}
+
+/** Options of {@link RelayClient}. */
+export interface RelayClientOptions {
+  /** The enclave's identity: its X25519 key (public part sent, secret part only used to open) and attestor. */
+  identity: Pick<EnclaveIdentity, 'publicKey' | 'attest' | 'openSealed'>;
+  /** A fixed target; fields left out are read from the relay capability's registry config through `host`. */
+  target?: Partial<RelayTarget>;
+  /** Reads registry configs (the plugin SDK's host client fits); needed when `target` is incomplete. */
+  host?: { registryConfig(capabilityId: string): Promise<unknown> };
+  /** Bound of one relay request, in milliseconds; keep it longer than the gateway's. Default 10000. */
+  timeoutMs?: number;
+  /** `org_id` sent with every request. Default none. */
+  orgId?: string;
+}
+
+const targetSchema = z.object({
+  gatewayUrl: z.string().url('must be a URL'),
+  signers: z.array(z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, 'must be 32-byte hex keys')).min(1, 'must not be empty'),
+  f: z.number().int().min(0, 'must be a non-negative integer'),
+});
+const configSchema = z
+  .object({
+    gatewayUrl: z.string().optional(),
+    signers: z.array(z.string()).optional(),
+    f: z.number().optional(),
+    timeoutMs: z.number().int().min(1).optional(),
+    orgId: z.string().optional(),
+  })
+  .strict();
+
+let requestCounter = 0;
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The enclave's relay client. Never throws from its two calls: failures come back as `{error}`. */
+export class RelayClient implements EnclaveRelay {
+  readonly #options: RelayClientOptions;
+  readonly #timeoutMs: number;
+
+  constructor(options: RelayClientOptions) {
+    this.#options = options;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  /**
+   * Resolves the relay target: fixed fields first, the rest from the registry config of the relay capability.
+   * @throws Error naming the missing or invalid field.
+   */
+  async target(): Promise<RelayTarget> {
+    let merged: Partial<RelayTarget> = { ...this.#options.target };
+    const complete = merged.gatewayUrl !== undefined && merged.signers !== undefined && merged.f !== undefined;
+    if (!complete) {
+      if (this.#options.host === undefined) {
+        throw new Error('relay target incomplete: give gatewayUrl, signers and f, or a host to read them from');
+      }
+      const published = ((await this.#options.host.registryConfig(RELAY_CAPABILITY_ID)) ?? {}) as Partial<RelayTarget>;
+      merged = { ...published, ...merged };
+    }
+    const parsed = targetSchema.safeParse(merged);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new Error(`relay ${issue.path.join('.')} ${issue.message}`);
+    }
+    return parsed.data;
+  }
+
+  async #call<P extends { attestation?: string }, R>(
+    method: RelayMethod,
+    params: P,
+    hash: (result: R) => Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<R> {
+    const target = await this.target();
+    const id = `${process.pid}-${++requestCounter}-${Date.now().toString(36)}`;
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const response = await fetch(target.gatewayUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
+      signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
+    }).catch((error: unknown) => {
+      throw new Error(`relay gateway unreachable: ${messageOf(error)}`);
+    });
+    const body = (await response.json().catch(() => undefined)) as
+      | { result?: QuorumAnswer<R>; error?: { code?: number; message?: string } }
+      | undefined;
+    if (body === undefined) throw new Error(`relay gateway answered HTTP ${response.status} without JSON`);
+    if (body.error !== undefined) throw new Error(`relay: ${String(body.error.message ?? 'error')}`);
+    const answer = body.result;
+    if (answer === undefined || !Array.isArray(answer.signatures)) throw new Error('relay: malformed answer');
+    // Never trust the gateway: every signature is checked against the known signer set.
+    const quorum = verifyQuorum(
+      answer.signatures.map((signature) => ({ result: answer.result, signature })),
+      target.signers,
+      target.f,
+      hash,
+    );
+    return quorum.result;
+  }
+
+  /**
+   * Reads secrets through the relay DON, sealed to this enclave's key, and opens them.
+   * @returns one answer per request, in order: `{secret}` or `{error}` (`secret "<namespace>/<key>" not found`,
+   *   or the relay/quorum failure for every secret).
+   */
+  async getSecrets(
+    context: EnclaveExecutionContext,
+    requests: SecretRequest[],
+    signal?: AbortSignal,
+  ): Promise<SecretResponse[]> {
+    if (requests.length === 0) return [];
+    const params: SecretsGetParams = {
+      workflow_id: context.workflowId,
+      owner: context.owner,
+      execution_id: context.executionId,
+      ...(this.#options.orgId === undefined ? {} : { org_id: this.#options.orgId }),
+      secrets: requests.map((r) => ({ key: r.id, namespace: r.namespace })),
+      enclave_public_key: bytesToHex(this.#options.identity.publicKey),
+    };
+    let result: SecretsGetResult;
+    try {
+      const document = await this.#options.identity.attest({
+        userData: secretsGetBinding(params),
+        publicKey: this.#options.identity.publicKey,
+      });
+      params.attestation = Buffer.from(document).toString('base64');
+      result = await this.#call<SecretsGetParams, SecretsGetResult>(
+        SecretsGetRequest.method,
+        params,
+        (r) => secretsResponseHash(params, r),
+        signal,
+      );
+    } catch (error) {
+      const message = messageOf(error);
+      return requests.map(() => ({ error: message }));
+    }
+    const owner = toChecksumAddress(context.owner);
+    return requests.map((request): SecretResponse => {
+      const entry = result.secrets.find((s) => s.id.key === request.id && s.id.namespace === request.namespace);
+      if (entry === undefined) return { error: `secret "${request.namespace}/${request.id}" not found` };
+      try {
+        const sealed = new Uint8Array(Buffer.from(entry.ciphertext, 'hex'));
+        const value = this.#options.identity.openSealed(sealed, secretAad(owner, request.namespace, request.id));
+        return {
+          secret: { id: request.id, namespace: request.namespace, owner, value: new TextDecoder().decode(value) },
+        };
+      } catch (error) {
+        return { error: `secret "${request.namespace}/${request.id}" could not be opened: ${messageOf(error)}` };
+      }
+    });
+  }
+
+  /**
+   * Performs one capability call through the relay DON.
+   * @returns `{payload}` or `{error}` (the capability's error, or the relay/quorum failure).
+   */
+  async executeCapability(
+    context: EnclaveExecutionContext,
+    request: CapabilityRequest,
+    signal?: AbortSignal,
+  ): Promise<CapabilityResponse> {
+    const params: CapabilityExecuteParams = {
+      workflow_id: context.workflowId,
+      owner: context.owner,
+      execution_id: context.executionId,
+      ...(this.#options.orgId === undefined ? {} : { org_id: this.#options.orgId }),
+      reference_id: String(request.callbackId),
+      capability_id: request.id,
+      payload: encodeRelayedCall(request.method, request.payload),
+    };
+    try {
+      const document = await this.#options.identity.attest({ userData: capabilityExecuteBinding(params) });
+      params.attestation = Buffer.from(document).toString('base64');
+      const result = await this.#call<CapabilityExecuteParams, CapabilityExecuteResult>(
+        CapabilityExecuteRelayRequest.method,
+        params,
+        (r) => capabilityResponseHash(params, r),
+        signal,
+      );
+      if (result.error !== undefined && result.error !== '') return { error: result.error };
+      return { payload: decodeBytes(result.payload ?? '') };
+    } catch (error) {
+      return { error: messageOf(error) };
+    }
+  }
+}
+
+/**
+ * The enclave plugin's relay factory (an `EnclaveRelayFactory`): builds a {@link RelayClient} from the enclave's
+ * `relay` config `{gatewayUrl?, signers?, f?, timeoutMs?, orgId?}`; what is missing is read from the relay
+ * capability's registry config through `host` (pass the plugin's init-context host client).
+ * @throws Error naming the config field when `config` is invalid.
+ */
+export function createRelayClient(options: {
+  config: Record<string, unknown>;
+  identity: Pick<EnclaveIdentity, 'publicKey' | 'attest' | 'openSealed'>;
+  host?: { registryConfig(capabilityId: string): Promise<unknown> };
+}): RelayClient {
+  const parsed = configSchema.safeParse(options.config ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`config.relay.${issue.path.join('.')}: ${issue.message}`);
+  }
+  const { gatewayUrl, signers, f, timeoutMs, orgId } = parsed.data;
+  return new RelayClient({
+    identity: options.identity,
+    target: {
+      ...(gatewayUrl === undefined ? {} : { gatewayUrl }),
+      ...(signers === undefined ? {} : { signers }),
+      ...(f === undefined ? {} : { f }),
+    },
+    ...(options.host === undefined ? {} : { host: options.host }),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    ...(orgId === undefined ? {} : { orgId }),
+  });
+}
