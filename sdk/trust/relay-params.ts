@@ -141,19 +141,29 @@ const capabilityExecuteSchema = z.object({
   attestation: z.string({ invalid_type_error: 'must be a string' }).optional(),
 });
 
+const text = () => z.string({ required_error: 'is required', invalid_type_error: 'must be a string' });
+const list = <T extends z.ZodTypeAny>(item: T) =>
+  z.array(item, { required_error: 'is required', invalid_type_error: 'must be an array' });
+
 const secretsResultSchema = z.object({
-  secrets: z.array(
-    z.object({
-      id: z.object({ key: z.string(), namespace: z.string() }),
-      ciphertext: z.string(),
-      shares: z.array(z.string()).default([]),
-    }),
+  secrets: list(
+    z.object(
+      {
+        id: z.object(
+          { key: text(), namespace: text() },
+          { required_error: 'is required', invalid_type_error: 'must be an object' },
+        ),
+        ciphertext: text(),
+        shares: list(text()).default([]),
+      },
+      { invalid_type_error: 'must be an object' },
+    ),
   ),
 });
 
 const capabilityResultSchema = z.object({
-  payload: z.string().optional(),
-  error: z.string().optional(),
+  payload: text().optional(),
+  error: text().optional(),
 });
 
 function fieldPath(path: readonly (string | number)[]): string {
