@@ -11,6 +11,7 @@ export {
 } from './client-request.js';
 export {
   DEFAULT_REQUEST_TIMEOUT_MS,
+  type DecisionEvent,
   RemoteExecutableCapability,
   type RemoteCapabilityOptions,
   type RemoteCapabilityResponse,

@@ -40,6 +40,15 @@ export interface RemoteCapabilityOptions {
   requestTimeoutMs?: number;
   /** Identical responses needed; default F+1. Above F+1, attestations are not checked. */
   requiredIdenticalResponses?: number;
+  /** Called once per decided request (for demos and metrics); not called on timeout or abort. */
+  onDecision?: (event: DecisionEvent) => void;
+}
+
+/** What {@link RemoteCapabilityOptions.onDecision} receives. */
+export interface DecisionEvent {
+  capabilityId: string;
+  requestId: string;
+  decision: ClientDecision;
 }
 
 /** {@link RemoteCapabilityOptions} after validation and defaults. */
@@ -50,6 +59,7 @@ export interface ResolvedRemoteCapabilityOptions {
   logger: Logger;
   requestTimeoutMs: number;
   requiredIdenticalResponses: number;
+  onDecision: (event: DecisionEvent) => void;
 }
 
 /** A delivered Don2Don response: the capability response plus how it was accepted and every node's metering. */
@@ -127,6 +137,7 @@ export function resolveRemoteCapabilityOptions(options: RemoteCapabilityOptions)
     logger: options.logger ?? silentLogger(),
     requestTimeoutMs,
     requiredIdenticalResponses: required,
+    onDecision: options.onDecision ?? (() => {}),
   };
 }
 
@@ -284,6 +295,11 @@ export class RemoteExecutableCapability implements ExecutableCapability {
   }
 
   #respond(requestId: string, decision: ClientDecision): RemoteCapabilityResponse {
+    try {
+      this.options.onDecision({ capabilityId: this.info.id, requestId, decision });
+    } catch (error) {
+      this.#log.warn({ requestId, err: error }, 'onDecision callback failed');
+    }
     if (decision.kind === 'error') {
       this.#log.warn(
         { requestId, reason: decision.reason, remoteError: decision.error },

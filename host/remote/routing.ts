@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { CapabilityRegistry, ExecutableCapability } from '../registry/registry.js';
 import type { PluginInstance } from '../supervisor/index.js';
-import { RemoteExecutableCapability } from './remote-capability.js';
+import { type RemoteCapabilityOptions, RemoteExecutableCapability } from './remote-capability.js';
 import { supervisorDonTransport } from './supervisor-transport.js';
 
 /** The supervisor surface routing needs (a `PluginSupervisor` fits). */
@@ -27,12 +27,14 @@ export interface DonRouting {
  * {@link RemoteExecutableCapability} over the plugin's instances. The request timeout is the plugin's
  * `limits.callTimeoutMs`. Call it after `supervisor.start()`.
  * @param logger - parent logger; each client logs through a child tagged `{capabilityId}`
+ * @param options - `onDecision`: called once per decided request, e.g. to show `acceptedBy` in a demo
  * @throws ConfigError when a capability's DON config is invalid (signers count, configDigest, ...)
  */
 export function routeDonCapabilities(
   registry: CapabilityRegistry,
   supervisor: DonCapabilitySource,
   logger: Logger,
+  options: Pick<RemoteCapabilityOptions, 'onDecision'> = {},
 ): DonRouting {
   const routed: { original: ExecutableCapability; remote: RemoteExecutableCapability }[] = [];
   for (const original of supervisor.capabilities()) {
@@ -43,7 +45,8 @@ export function routeDonCapabilities(
       info,
       transport: supervisorDonTransport(info.provider, instances),
       logger: logger.child({ capabilityId: info.id }),
-      requestTimeoutMs: instances[0]?.plugin.limits.callTimeoutMs ?? undefined,
+      requestTimeoutMs: instances[0]?.plugin.limits.callTimeoutMs,
+      ...(options.onDecision === undefined ? {} : { onDecision: options.onDecision }),
     });
     registry.set(remote);
     routed.push({ original, remote });

@@ -402,6 +402,23 @@ describe('senders', () => {
   });
 });
 
+describe('decision events', () => {
+  test('reports each decided request to onDecision, with how it was accepted', async () => {
+    const don = testDon(4, 1);
+    const events: unknown[] = [];
+    const transport = scriptedTransport(don.peers, [answer('node-0', attested(don, 'A')), silent, silent, silent]);
+    const client = new RemoteExecutableCapability({ info: don.info, transport, onDecision: (e) => events.push(e) });
+    await execute(client);
+    expect(events).toEqual([
+      {
+        capabilityId: 'oracle@1.0.0',
+        requestId,
+        decision: expect.objectContaining({ kind: 'payload', acceptedBy: 'attestation', peers: ['node-0'] }),
+      },
+    ]);
+  });
+});
+
 describe('timeouts and cancellation', () => {
   test('times out when no decision comes, naming the timeout and the answers received', async () => {
     const don = testDon(4, 1);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { resolvePluginsConfig } from '../../../host/config/plugins-yaml.js';
 import { CapabilityRegistry } from '../../../host/registry/registry.js';
-import { type RemoteCapabilityResponse, routeDonCapabilities } from '../../../host/remote/index.js';
+import { type DecisionEvent, type RemoteCapabilityResponse, routeDonCapabilities } from '../../../host/remote/index.js';
 import { PluginSupervisor } from '../../../host/supervisor/index.js';
 import { bytesText, textBytes } from '../../../sdk/protocol/index.js';
 import { devDon, devOcrKeys } from '../../../examples/plugins/price-oracle/dev-don.js';
@@ -21,6 +21,7 @@ const PRICES = { 'ETH/USD': '3150.25', 'BTC/USD': '97000.00' };
 
 interface Harness {
   registry: CapabilityRegistry;
+  decisions: DecisionEvent[];
   lines: LogLine[];
   call(pair: string, referenceId?: string): Promise<RemoteCapabilityResponse>;
 }
@@ -36,12 +37,14 @@ async function withDon(entry: Record<string, unknown>, capabilityId: string, bod
   const registry = new CapabilityRegistry();
   const supervisor = new PluginSupervisor({ config, logger, registry });
   const started = await supervisor.start();
-  const routing = routeDonCapabilities(registry, supervisor, logger);
+  const decisions: DecisionEvent[] = [];
+  const routing = routeDonCapabilities(registry, supervisor, logger, { onDecision: (e) => decisions.push(e) });
   try {
     expect(started.every((s) => s.ok)).toBe(true);
     let next = 0;
     await body({
       registry,
+      decisions,
       lines,
       call: (pair, referenceId = String(++next)) =>
         registry.getExecutable(capabilityId).execute({
@@ -77,13 +80,14 @@ const invalidAttestations = (lines: LogLine[]) =>
 
 describe('price-oracle as a DON of 4 real processes', () => {
   test('answers with the attested payload of one holder, and tags its metering with the sender', async () => {
-    await withDon(oracle(), 'price-oracle@1.0.0', async ({ call, lines }) => {
+    await withDon(oracle(), 'price-oracle@1.0.0', async ({ call, lines, decisions }) => {
       const response = await call('ETH/USD');
       expect(price(response)).toMatchObject({ pair: 'ETH/USD', price: '3150.25' });
       expect(response.acceptedBy).toBe('attestation');
       expect(response.metering).toHaveLength(1);
       expect(response.metering![0]).toMatchObject({ spendUnit: 'PRICE_QUERY', spendValue: '1' });
       expect(['price-oracle/0', 'price-oracle/1']).toContain(response.metering![0]!.peerId);
+      expect(decisions.map((d) => d.requestId)).toEqual([`Execute:${'c'.repeat(64)}:1`]);
       expect(invalidAttestations(lines)).toEqual([]);
       // The nodes' OCR keys are in their config; no log line of the host or the plugins carries one.
       const logged = JSON.stringify(lines);
