@@ -5,9 +5,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startNode, type WorkflowNode } from '../../../host/node.js';
 import type { WorkflowSpec } from '../../../host/store/store.js';
 import {
+  CONFIDENTIAL_EXECUTE_METHOD,
   CONFIDENTIAL_IDENTITY_METHOD,
   CONFIDENTIAL_WORKFLOWS_CAPABILITY_ID,
   type EnclaveIdentityWire,
+  encodeConfidentialExecuteRequest,
   RELAY_NOT_CONFIGURED,
 } from '../../../sdk/protocol/confidential.js';
 import { bytesText, jsonBytes, textBytes } from '../../../sdk/protocol/index.js';
@@ -141,6 +143,95 @@ describe('the confidential-workflows enclave plugin', () => {
     expect(identity.pid).toBe(node.supervisor!.instances('confidential-workflows')[0]!.pid);
     expect(identity.public_key).toMatch(/^[0-9a-f]{64}$/);
     expect(identity.attestation_root_pem).toContain('BEGIN CERTIFICATE');
+  });
+
+  function callEnclave(payload: Uint8Array) {
+    return node.registry.getExecutable(CONFIDENTIAL_WORKFLOWS_CAPABILITY_ID).execute({
+      method: CONFIDENTIAL_EXECUTE_METHOD,
+      payload,
+      metadata: { workflowId: hello.workflowId, workflowExecutionId: 'd'.repeat(64), referenceId: 'test' },
+    });
+  }
+
+  test('rejects a binary whose sha256 is not the binary_hash it was sent', async () => {
+    const claimed = 'b'.repeat(64);
+    const actual = hello.binaryHash;
+    // The host's binary server hands out the hello binary under a hash that is not its own.
+    node.binaries.publish(claimed, await workflowBinary('examples/workflows/confidential-hello'));
+    try {
+      const answer = await callEnclave(
+        encodeConfidentialExecuteRequest({
+          vaultDonSecrets: [],
+          execution: {
+            workflowId: hello.workflowId,
+            binaryUrl: `${node.binaries.url}/binaries/${claimed}`,
+            binaryHash: claimed,
+            owner: OWNER,
+            executionId: 'd'.repeat(64),
+            executeRequest: {
+              config: new Uint8Array(),
+              trigger: { id: 0, payload: jsonBytes({}) },
+              maxResponseSize: 1000,
+            },
+          },
+        }),
+      );
+      expect(answer).toEqual({ error: `binary hash mismatch: expected ${claimed}, got ${actual}` });
+    } finally {
+      node.binaries.unpublish(claimed);
+    }
+  });
+
+  const valid = () => ({
+    vault_don_secrets: [],
+    execution: {
+      workflow_id: 'a'.repeat(64),
+      binary_url: 'http://127.0.0.1:9/binaries/x',
+      binary_hash: 'c'.repeat(64),
+      owner: OWNER,
+      execution_id: 'd'.repeat(64),
+      execute_request: { config: '', subscribe: true, max_response_size: 100 },
+    },
+  });
+  test.each<[string, (r: ReturnType<typeof valid>) => unknown, string]>([
+    ['no execution', (r) => ({ vault_don_secrets: r.vault_don_secrets }), 'Execute request: execution: required'],
+    [
+      'no workflow_id',
+      (r) => ({ ...r, execution: { ...r.execution, workflow_id: undefined } }),
+      'Execute request: execution.workflow_id: required',
+    ],
+    [
+      'no binary_url',
+      (r) => ({ ...r, execution: { ...r.execution, binary_url: undefined } }),
+      'Execute request: execution.binary_url: required',
+    ],
+    [
+      'no binary_hash',
+      (r) => ({ ...r, execution: { ...r.execution, binary_hash: undefined } }),
+      'Execute request: execution.binary_hash: required',
+    ],
+    [
+      'a binary_hash that is not a sha256',
+      (r) => ({ ...r, execution: { ...r.execution, binary_hash: 'abc' } }),
+      'Execute request: execution.binary_hash: expected 64 lowercase hex characters',
+    ],
+    [
+      'both subscribe and trigger',
+      (r) => ({
+        ...r,
+        execution: {
+          ...r.execution,
+          execute_request: { ...r.execution.execute_request, trigger: { id: 0, payload: '' } },
+        },
+      }),
+      'Execute request: execution.execute_request: exactly one of subscribe and trigger must be set',
+    ],
+    ['a payload that is not JSON', () => 'not json', 'Execute request: not UTF-8 JSON'],
+  ])('refuses a request with %s', async (_what, edit, message) => {
+    const body = edit(valid());
+    const answer = await callEnclave(typeof body === 'string' ? textBytes(body) : jsonBytes(body));
+    expect(answer.error).toContain(message);
+    expect(answer.payload).toBeUndefined();
   });
 
   test('fetches a binary once and serves later executions from its cache', async () => {
