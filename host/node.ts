@@ -7,6 +7,8 @@ import { addBuiltinCapabilities, type BuiltinCapabilities } from './capabilities
 import { type SecretsProvider, WorkflowEngine } from './engine/index.js';
 import { type RelayGatewayStartOptions, type RunningRelayGateway, startRelayGateway } from './gateway/index.js';
 import { silentLogger } from './log/logger.js';
+import { type DecisionEvent, routeDonCapabilities } from './remote/index.js';
+import { RELAY_CAPABILITY_ID } from '../sdk/confidential/relay-wire.js';
 import { ConfidentialModule } from './modules/confidential.js';
 import { resolveEnclaveTrustedValues } from './modules/enclave-measurement.js';
 import { CapabilityRegistry } from './registry/registry.js';
@@ -32,6 +34,8 @@ export interface NodeOptions {
   secrets?: SecretsProvider;
   /** Tuning of the relay gateway (started when plugins.yaml has a relay DON). */
   gateway?: Pick<RelayGatewayStartOptions, 'gateway' | 'server'>;
+  /** Called with every Don2Don decision (accepted by attestation or by identical responses, or failed). */
+  onDonDecision?: (event: DecisionEvent) => void;
   /** The loopback server that hands binaries to the enclave (started on first use; default an ephemeral port). */
   binaryServer?: Omit<BinaryServerOptions, 'source' | 'logger'>;
 }
@@ -86,6 +90,20 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
     supervisor && options.pluginStart !== 'lazy'
       ? await startRelayGateway({ supervisor, registry, logger, ...options.gateway })
       : undefined;
+  // Every DON-hosted capability is called through the Don2Don remote client (F+1 identical or one OCR-attested
+  // response), except the relay DON, whose signed answers the gateway aggregates itself.
+  const eager = supervisor && options.pluginStart !== 'lazy' ? supervisor : null;
+  const donRouting = eager
+    ? routeDonCapabilities(
+        registry,
+        {
+          capabilities: () => eager.capabilities().filter((c) => c.info.id !== RELAY_CAPABILITY_ID),
+          instances: (name) => eager.instances(name),
+        },
+        logger.child({ component: 'remote' }),
+        options.onDonDecision ? { onDecision: options.onDonDecision } : {},
+      )
+    : undefined;
   const workflows = new WorkflowRegistry(store, { logger });
   const binaries = new BinaryServer({ ...options.binaryServer, source: workflows, logger });
   const engine = new WorkflowEngine({
@@ -115,6 +133,7 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
       await gateway?.close();
       await binaries.close();
       builtins.cron.close();
+      donRouting?.restore();
       await supervisor?.stop();
       await runner.close();
       await store.close();

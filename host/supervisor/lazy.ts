@@ -8,6 +8,7 @@ import {
   CapabilityRegistry,
   type ExecutableCapability,
 } from '../registry/registry.js';
+import { routeDonCapabilities } from '../remote/routing.js';
 import { registryHostServices } from './host-services.js';
 import { type PluginStartResult, PluginSupervisor } from './supervisor.js';
 
@@ -30,7 +31,11 @@ export function addLazyPlugins(
   });
   let starting: Promise<PluginStartResult[]> | undefined;
   const ensureStarted = () => {
-    starting ??= supervisor.start();
+    starting ??= supervisor.start().then((results) => {
+      // As on an eagerly started node: DON-hosted capabilities answer through the Don2Don remote client.
+      routeDonCapabilities(started, supervisor, logger.child({ component: 'remote' }));
+      return results;
+    });
     return starting;
   };
   for (const plugin of config.plugins) {
