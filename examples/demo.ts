@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cronEvent } from '../host/capabilities/cron-trigger.js';
 import type { ExecutionReport } from '../host/engine/index.js';
+import type { DecisionEvent } from '../host/remote/index.js';
 import { createLogger } from '../host/log/logger.js';
 import { startNode, type WorkflowNode } from '../host/node.js';
 import type { WorkflowSpec } from '../host/store/store.js';
@@ -60,6 +61,12 @@ async function runExample(
   return report;
 }
 
+function describeDecision(decision: DecisionEvent['decision']): string {
+  if (decision.kind === 'error') return `failed: ${decision.error}`;
+  const how = decision.acceptedBy === 'attestation' ? 'one OCR-attested response' : 'F+1 identical responses';
+  return `accepted by ${how} (from ${decision.peers.join(', ')})`;
+}
+
 function printStep(step: DemoStep): void {
   const ok = step.report.status === 'succeeded';
   process.stdout.write(`\n${bold(`▶ ${step.name}`)}  (${step.kind})\n`);
@@ -74,9 +81,11 @@ async function main(): Promise<number> {
   process.stdout.write(bold('confidential-workflow-host demo\n'));
   process.stdout.write('starting a local node with the plugins of plugins.yaml …\n');
   const sources = await startPriceSources();
+  const decisions: DecisionEvent[] = [];
   const node = await startNode({
     logger: createLogger({ level: process.env.LOG_LEVEL ?? 'warn' }),
     pluginsFile: join(ROOT, 'plugins.yaml'),
+    onDonDecision: (event) => decisions.push(event),
   });
   const steps: DemoStep[] = [];
   try {
@@ -94,6 +103,17 @@ async function main(): Promise<number> {
       kind: 'local WASM, http-actions plugin process',
       report: await runExample(node, 'prices', { config: sources.config }),
       note: `sources served on 127.0.0.1:${sources.port} from recorded responses`,
+    });
+    printStep(steps.at(-1)!);
+
+    decisions.length = 0;
+    const oracle = await runExample(node, 'oracle-price');
+    const decision = decisions.find((d) => d.capabilityId === 'price-oracle@1.0.0')?.decision;
+    steps.push({
+      name: 'oracle-price',
+      kind: 'local WASM, Don2Don price-oracle DON (N=4, F=1)',
+      report: oracle,
+      note: decision ? `Don2Don: ${describeDecision(decision)}` : 'Don2Don: no decision recorded',
     });
     printStep(steps.at(-1)!);
   } finally {
