@@ -38,7 +38,12 @@ const SIGNATURE = /^[0-9a-f]{128}$/;
 interface Bucket<R> {
   result: R;
   signatures: Map<string, RelaySignature>;
+  /** Signers whose signature was checked by `verifySignature`. */
+  verified: Set<string>;
 }
+
+/** Checks one signature over a 32-byte hash (hex); the gateway passes an ed25519 verifier. */
+export type SignatureVerifier = (hashHex: string, signature: RelaySignature) => boolean;
 
 /** One request's aggregation. Not reusable. */
 export class QuorumAggregator<R> {
@@ -46,6 +51,7 @@ export class QuorumAggregator<R> {
   readonly #nodes: number;
   readonly #hashResult: (result: R) => Uint8Array;
   readonly #expectedSigner: (nodeIndex: number) => string | undefined;
+  readonly #verify: SignatureVerifier | undefined;
   readonly #buckets = new Map<string, Bucket<R>>();
   readonly #hashMemo = new Map<string, string | null>();
   readonly #errors = new Map<string, { code: number; message: string; count: number }>();
@@ -60,17 +66,21 @@ export class QuorumAggregator<R> {
    * @param f - F; F+1 distinct signers are required.
    * @param hashResult - recomputes the 32-byte response hash of a result from the request params.
    * @param expectedSigner - node i's ed25519 key (hex) when known; an answer signed by another key is not a vote.
+   * @param verifySignature - when given, the signatures of a bucket are checked once it reaches F+1 (lazily, so
+   *   that a request costs F+1 verifications); an invalid one is dropped and counts as an error.
    */
   constructor(
     nodes: number,
     f: number,
     hashResult: (result: R) => Uint8Array,
     expectedSigner: (nodeIndex: number) => string | undefined = () => undefined,
+    verifySignature?: SignatureVerifier,
   ) {
     this.#nodes = nodes;
     this.required = f + 1;
     this.#hashResult = hashResult;
     this.#expectedSigner = expectedSigner;
+    this.#verify = verifySignature;
   }
 
   get decision(): AggregationDecision<R> | undefined {
@@ -97,12 +107,23 @@ export class QuorumAggregator<R> {
     const vote = this.#vote(nodeIndex, answer);
     if (typeof vote === 'string') return this.#error(undefined, vote);
     if ('error' in vote) return this.#error(vote.error.code, vote.error.message);
-    const bucket = this.#buckets.get(vote.hash) ?? { result: vote.result, signatures: new Map() };
+    const bucket = this.#buckets.get(vote.hash) ?? { result: vote.result, signatures: new Map(), verified: new Set() };
     this.#buckets.set(vote.hash, bucket);
     if (bucket.signatures.has(vote.signature.signer)) return this.#error(undefined, 'duplicate signer');
     bucket.signatures.set(vote.signature.signer, vote.signature);
     this.#votes++;
-    this.#best = Math.max(this.#best, bucket.signatures.size);
+    if (bucket.signatures.size >= this.required && this.#verify !== undefined) {
+      for (const [signer, signature] of bucket.signatures) {
+        if (bucket.verified.has(signer)) continue;
+        if (this.#verify(vote.hash, signature)) bucket.verified.add(signer);
+        else {
+          bucket.signatures.delete(signer);
+          this.#votes--;
+          this.#errorCount++;
+        }
+      }
+    }
+    this.#best = Math.max(...[...this.#buckets.values()].map((b) => b.signatures.size), 0);
     if (bucket.signatures.size >= this.required) {
       const signatures = [...bucket.signatures.values()].sort((a, b) => (a.signer < b.signer ? -1 : 1));
       this.#decision = { kind: 'quorum', result: bucket.result, hash: vote.hash, signatures };

@@ -4,6 +4,7 @@
  * out to every relay node concurrently, aggregates the signed answers to F+1 agreeing signers and answers with
  * that bucket. It is untrusted by design: the enclave re-verifies every signature.
  */
+import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import {
@@ -18,12 +19,42 @@ import { ConfigError } from '../../sdk/protocol/errors.js';
 import {
   capabilityResponseHash,
   ParamsError,
+  type RelaySignature,
+  relaySigningPayload,
   secretsResponseHash,
   validateCapabilityExecuteParams,
   validateSecretsGetParams,
 } from '../../sdk/trust/index.js';
 import { silentLogger } from '../log/logger.js';
-import { type AggregationDecision, QuorumAggregator } from './aggregator.js';
+import { type AggregationDecision, QuorumAggregator, type SignatureVerifier } from './aggregator.js';
+
+/** DER SubjectPublicKeyInfo prefix of an ed25519 key (RFC 8410), followed by the 32 key bytes. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/**
+ * An ed25519 verifier over the section 4 signing message (`relaySigningPayload`), with OpenSSL (node:crypto) for
+ * speed; key objects are cached per signer.
+ */
+function ed25519Verifier(): SignatureVerifier {
+  const keys = new Map<string, KeyObject>();
+  return (hashHex: string, signature: RelaySignature): boolean => {
+    try {
+      let key = keys.get(signature.signer);
+      if (key === undefined) {
+        key = createPublicKey({
+          key: Buffer.concat([ED25519_SPKI_PREFIX, Buffer.from(signature.signer, 'hex')]),
+          format: 'der',
+          type: 'spki',
+        });
+        if (keys.size < 1024) keys.set(signature.signer, key);
+      }
+      const message = relaySigningPayload(new Uint8Array(Buffer.from(hashHex, 'hex')));
+      return verify(null, message, key, Buffer.from(signature.signature, 'hex'));
+    } catch {
+      return false;
+    }
+  };
+}
 import { type GatewayMetrics, type GatewayOutcome, GatewayMetrics as Metrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
 
@@ -72,6 +103,12 @@ export interface GatewayOptions {
   nodeRatePerSecond?: number;
   /** Per-node burst, requests. Default 2000. */
   nodeBurst?: number;
+  /**
+   * Check each signature of the bucket that reaches F+1 (ed25519 over the section 4 message) and drop invalid
+   * ones, so that one node with a forged signature cannot make the gateway answer a bucket the enclave will
+   * refuse. Default true. The enclave verifies again in any case.
+   */
+  verifySignatures?: boolean;
   logger?: Logger;
   /** Metrics to record into; default a fresh {@link GatewayMetrics}. */
   metrics?: GatewayMetrics;
@@ -86,6 +123,7 @@ const optionsSchema = z.object({
   globalBurst: int(1).default(2000),
   nodeRatePerSecond: int(0).default(1000),
   nodeBurst: int(1).default(2000),
+  verifySignatures: z.boolean().default(true),
 });
 
 /** Options after defaults and validation. */
@@ -132,6 +170,7 @@ export class RelayGateway {
   readonly #active = new Set<string>();
   readonly #global: TokenBucket;
   readonly #perNode: TokenBucket[];
+  readonly #verifier: SignatureVerifier | undefined;
 
   constructor(options: GatewayOptions) {
     this.options = resolveGatewayOptions(options);
@@ -142,6 +181,7 @@ export class RelayGateway {
     this.#log = options.logger ?? silentLogger();
     this.metrics = options.metrics ?? new Metrics();
     this.#global = new TokenBucket(this.options.globalRatePerSecond, this.options.globalBurst);
+    this.#verifier = this.options.verifySignatures ? ed25519Verifier() : undefined;
     this.#perNode = options.nodes.map(() => new TokenBucket(this.options.nodeRatePerSecond, this.options.nodeBurst));
   }
 
@@ -253,6 +293,7 @@ export class RelayGateway {
       f,
       (result) => hash(params, result),
       (index) => nodes[index]?.signer?.toLowerCase(),
+      this.#verifier,
     );
     const controller = new AbortController();
     let sent = 0;

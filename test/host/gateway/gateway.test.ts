@@ -146,9 +146,18 @@ describe('aggregation', () => {
     );
   });
 
-  test('passes a forged signature from a known signer on, and the enclave does not count it', async () => {
+  test('drops a forged signature from a known signer and answers with the honest ones', async () => {
+    const nodes = fakeNodes(['forge', { delayMs: 5 }, { delayMs: 10 }, 'hang']);
+    const gateway = gatewayOver(nodes);
+    gateways.push(gateway);
+    const response = await gateway.handle(request());
+    if (!('result' in response)) throw new Error(JSON.stringify(response));
+    expect(response.result.signatures.map((s) => s.signer).sort()).toEqual([nodes[1]!.signer, nodes[2]!.signer].sort());
+  });
+
+  test('with signature checks off, passes a forged signature on, and the enclave does not count it', async () => {
     const nodes = fakeNodes(['forge', { delayMs: 5 }, 'hang', 'hang']);
-    const gateway = gatewayOver(nodes, { requestTimeoutMs: 300 });
+    const gateway = gatewayOver(nodes, { requestTimeoutMs: 300, verifySignatures: false });
     gateways.push(gateway);
     const response = await gateway.handle(request());
     if (!('result' in response)) throw new Error(JSON.stringify(response));

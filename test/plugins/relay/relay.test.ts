@@ -1,0 +1,230 @@
+/**
+ * The relay DON as real processes: 4 relay nodes, the vault and a capability behind the gateway; the test process
+ * plays the enclave (dev attestor + RelayClient). Needs `npx tsc -p .` (npm test builds dist first).
+ */
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { eventually } from '../../host/supervisor/helpers.js';
+import { relayKeyFile } from '../../../plugins/relay/keys.js';
+import {
+  encodeRelayedCall,
+  RELAY_CAPABILITY_ID,
+  RelayErrorCode,
+  VAULT_CAPABILITY_ID,
+} from '../../../sdk/confidential/relay-wire.js';
+import { bytesText, jsonBytes, textBytes } from '../../../sdk/protocol/index.js';
+import { capabilityExecuteBinding } from '../../../sdk/trust/index.js';
+import { CONTEXT, MEASUREMENT, OWNER, type RelayHarness, startRelayHarness } from './harness.js';
+
+const SECRET = 'sk-relay-test-4f1c9e7d';
+
+function echoCall(text: string, callbackId = 1) {
+  return { id: 'echo@1.0.0', method: 'Execute', payload: textBytes(text), callbackId };
+}
+
+async function rpc(
+  h: RelayHarness,
+  body: unknown,
+): Promise<{ error?: { code: number; message: string }; result?: unknown }> {
+  const response = await fetch(h.running.server.url, { method: 'POST', body: JSON.stringify(body) });
+  return (await response.json()) as { error?: { code: number; message: string }; result?: unknown };
+}
+
+describe('an honest relay DON of 4 nodes (F = 1)', () => {
+  let h: RelayHarness;
+  beforeAll(async () => {
+    h = await startRelayHarness({ maxRestarts: 0 });
+    h.vault.set({ owner: OWNER, namespace: 'main', key: 'API_KEY' }, textBytes(SECRET));
+  }, 30_000);
+  afterAll(async () => h?.stop());
+
+  test('publishes its 4 signer keys, F and the gateway URL in the relay capability registry config', () => {
+    const config = h.registry.getConfig(RELAY_CAPABILITY_ID) as { signers: string[]; f: number; gatewayUrl: string };
+    expect(config.signers).toHaveLength(4);
+    expect(new Set(config.signers).size).toBe(4);
+    expect(config.f).toBe(1);
+    expect(config.gatewayUrl).toBe(h.running.server.url);
+  });
+
+  test('keeps each node key in its data directory with mode 0600', () => {
+    for (let i = 0; i < 4; i++) {
+      expect(statSync(relayKeyFile(path.join(h.dir, 'relay'), i)).mode & 0o777).toBe(0o600);
+    }
+  });
+
+  test('delivers a vault secret sealed to the enclave, which opens it after checking F+1 signatures', async () => {
+    const [answer] = await h.client().getSecrets(CONTEXT, [{ id: 'API_KEY', namespace: 'main' }]);
+    expect(answer).toEqual({
+      secret: { id: 'API_KEY', namespace: 'main', owner: '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed', value: SECRET },
+    });
+  });
+
+  test('answers a per-secret not found error next to a found secret', async () => {
+    const answers = await h.client().getSecrets(CONTEXT, [
+      { id: 'API_KEY', namespace: 'main' },
+      { id: 'MISSING', namespace: 'main' },
+    ]);
+    expect(answers[0]?.secret?.value).toBe(SECRET);
+    expect(answers[1]).toEqual({ error: 'secret "main/MISSING" not found' });
+  });
+
+  test('executes a capability through the relay and returns its payload', async () => {
+    const answer = await h.client().executeCapability(CONTEXT, echoCall('through the relay'));
+    expect(answer.error).toBeUndefined();
+    expect(bytesText(answer.payload!)).toBe('through the relay');
+  });
+
+  test('returns a capability-level error as {error}, signed like a payload', async () => {
+    const answer = await h.client().executeCapability(CONTEXT, { ...echoCall('x'), id: 'nope@1.0.0' });
+    expect(answer).toEqual({ error: 'capability "nope@1.0.0" is unavailable' });
+  });
+
+  test('refuses to relay calls to the vault itself', async () => {
+    const answer = await h
+      .client()
+      .executeCapability(CONTEXT, { ...echoCall('{}'), id: VAULT_CAPABILITY_ID, method: 'secrets_get' });
+    expect(answer).toEqual({ error: 'capability "vault@1.0.0-alpha" may not be called through the relay' });
+  });
+
+  test('rejects an enclave whose code (so PCR0) changed, naming the failed step', async () => {
+    const changed = { ...MEASUREMENT, pcr0: 'ff'.repeat(48) };
+    const [answer] = await h.client(changed).getSecrets(CONTEXT, [{ id: 'API_KEY', namespace: 'main' }]);
+    expect(answer?.error).toMatch(
+      /^relay: attestation rejected: pcrs: PCR0\/1\/2 \(pcr0 f{96}\) match none of the 1 trusted measurement sets$/,
+    );
+    const call = await h.client(changed).executeCapability(CONTEXT, echoCall('x'));
+    expect(call.error).toMatch(/^relay: attestation rejected: pcrs:/);
+  });
+
+  test('rejects an attestation replayed with different params', async () => {
+    const params = {
+      workflow_id: CONTEXT.workflowId,
+      owner: OWNER,
+      execution_id: CONTEXT.executionId,
+      reference_id: '1',
+      capability_id: 'echo@1.0.0',
+      payload: encodeRelayedCall('Execute', textBytes('original')),
+    };
+    const document = await h.attestor.attest({ pcrs: MEASUREMENT, userData: capabilityExecuteBinding(params) });
+    const attestation = Buffer.from(document).toString('base64');
+    const original = await rpc(h, {
+      jsonrpc: '2.0',
+      id: 'replay-1',
+      method: 'confidential.capability.execute',
+      params: { ...params, attestation },
+    });
+    expect(original.error).toBeUndefined();
+    const replayed = await rpc(h, {
+      jsonrpc: '2.0',
+      id: 'replay-2',
+      method: 'confidential.capability.execute',
+      params: { ...params, payload: encodeRelayedCall('Execute', textBytes('changed')), attestation },
+    });
+    expect(replayed.error?.code).toBe(RelayErrorCode.AttestationRejected);
+    expect(replayed.error?.message).toMatch(
+      /^attestation rejected: user_data: user_data [0-9a-f]+ does not equal the expected binding$/,
+    );
+  });
+
+  test('rejects a request without an attestation', async () => {
+    const answer = await rpc(h, {
+      jsonrpc: '2.0',
+      id: 'no-attestation',
+      method: 'confidential.secrets.get',
+      params: {
+        workflow_id: 'w',
+        owner: OWNER,
+        execution_id: 'ab'.repeat(32),
+        secrets: [{ key: 'API_KEY', namespace: 'main' }],
+        enclave_public_key: 'aa'.repeat(32),
+      },
+    });
+    expect(answer.error).toEqual({
+      code: RelayErrorCode.AttestationRejected,
+      message: 'attestation rejected: payload: attestation is required',
+    });
+  });
+
+  test('the vault refuses a direct call that carries no enclave attestation', async () => {
+    const response = await h.registry.getExecutable(VAULT_CAPABILITY_ID).execute({
+      method: 'secrets_get',
+      payload: jsonBytes({
+        request: {
+          workflow_id: 'w',
+          owner: OWNER,
+          execution_id: 'ab'.repeat(32),
+          secrets: [{ key: 'API_KEY', namespace: 'main' }],
+          enclave_public_key: 'aa'.repeat(32),
+        },
+        owner: '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed',
+      }),
+      metadata: { workflowId: 'w', workflowExecutionId: 'ab'.repeat(32), referenceId: '1' },
+    });
+    expect(response.error).toBe('payload: attestation is required');
+  });
+
+  test('still works with one relay node killed, and fails at once when fewer than F+1 nodes remain', async () => {
+    const instances = h.supervisor.instances('relay');
+    process.kill(instances[0]!.pid!, 'SIGKILL');
+    await eventually(() => instances[0]!.state === 'failed');
+    const one = await h.client().executeCapability(CONTEXT, echoCall('three nodes left'));
+    expect(bytesText(one.payload!)).toBe('three nodes left');
+
+    process.kill(instances[1]!.pid!, 'SIGKILL');
+    process.kill(instances[2]!.pid!, 'SIGKILL');
+    await eventually(() => instances[1]!.state === 'failed' && instances[2]!.state === 'failed');
+    const started = performance.now();
+    const none = await h.client().executeCapability(CONTEXT, echoCall('one node left'));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(none.error).toBe('relay: failed to forward user request to nodes: 3 of 4 sends failed, F+1 = 2 required');
+    expect(h.running.gateway.activeRequests).toBe(0);
+  }, 20_000);
+});
+
+describe('a relay DON with hostile nodes', () => {
+  test.each([
+    ['tamper', 'signs a tampered result'],
+    ['forge-signature', 'sends a forged signature'],
+    ['foreign-signature', 'signs with a key foreign to the DON'],
+  ])(
+    'ignores one node that %s (%s)',
+    async (mode) => {
+      const h = await startRelayHarness({ relayConfig: { testBehaviour: { nodes: [0], mode } } });
+      try {
+        h.vault.set({ owner: OWNER, namespace: 'main', key: 'API_KEY' }, textBytes(SECRET));
+        for (let i = 0; i < 3; i++) {
+          const [secret] = await h.client().getSecrets(CONTEXT, [{ id: 'API_KEY', namespace: 'main' }]);
+          expect(secret?.secret?.value).toBe(SECRET);
+          const call = await h.client().executeCapability(CONTEXT, echoCall(`call ${i}`, i));
+          expect(bytesText(call.payload!)).toBe(`call ${i}`);
+        }
+      } finally {
+        await h.stop();
+      }
+    },
+    30_000,
+  );
+
+  test('fails fast with quorum unobtainable when two nodes are killed and one of the two left tampers', async () => {
+    const h = await startRelayHarness({
+      maxRestarts: 0,
+      requestTimeoutMs: 5000,
+      relayConfig: { testBehaviour: { nodes: [3], mode: 'tamper' } },
+    });
+    try {
+      const instances = h.supervisor.instances('relay');
+      process.kill(instances[0]!.pid!, 'SIGKILL');
+      process.kill(instances[1]!.pid!, 'SIGKILL');
+      await eventually(() => instances[0]!.state === 'failed' && instances[1]!.state === 'failed');
+      const started = performance.now();
+      const answer = await h.client().executeCapability(CONTEXT, echoCall('x'));
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(answer.error).toBe(
+        'relay: quorum unobtainable: best 1 of 2 required agreeing signers (4 nodes: 2 votes in 2 buckets, 2 errors, 0 pending)',
+      );
+    } finally {
+      await h.stop();
+    }
+  }, 30_000);
+});
