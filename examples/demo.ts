@@ -12,7 +12,7 @@ import { createLogger } from '../host/log/logger.js';
 import { startNode, type WorkflowNode } from '../host/node.js';
 import type { WorkflowSpec } from '../host/store/store.js';
 import { computeWorkflowId } from '../host/workflows/registry.js';
-import { bytesText, jsonBytes, textBytes } from '../sdk/protocol/index.js';
+import { bytesText, jsonBytes } from '../sdk/protocol/index.js';
 import { compileWorkflow } from '../sdk/workflow/index.js';
 import { startPriceSources } from './price-sources/server.js';
 

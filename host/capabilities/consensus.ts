@@ -59,6 +59,8 @@ export class LocalConsensus implements ExecutableCapability {
     if (call.method !== 'Simple')
       return { error: `${CONSENSUS_ID}: unknown method "${call.method}" (expected Simple)` };
     try {
+      // CRE binaries send a protobuf Any (SimpleConsensusInputs); this project's workflows send JSON.
+      if (isProtoAny(call.payload)) return { payload: consensusSimpleProto(call.payload) };
       const request = parseJsonPayload(CONSENSUS_ID, call.payload);
       const aggregation = request.aggregation;
       if (aggregation !== 'median' && aggregation !== 'identical') {
