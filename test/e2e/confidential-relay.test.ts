@@ -1,0 +1,152 @@
+/**
+ * End to end: a confidential workflow (examples/workflows/confidential-api) runs in the enclave plugin, reads the
+ * vault secret API_KEY and calls a loopback HTTP endpoint that requires it through http-actions, with a relay DON
+ * of 4 real processes, the vault, the gateway, and the engine recording into PGlite (or Postgres with
+ * DATABASE_URL). Afterwards the secret value must appear nowhere in the host's and plugins' logs or the database.
+ * Needs `npm run build` (npm test builds dist and the workflows first).
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startNode, type WorkflowNode } from '../../host/node.js';
+import { openStore } from '../../host/store/sql.js';
+import type { WorkflowSpec } from '../../host/store/store.js';
+import { VaultStore } from '../../plugins/vault/store.js';
+import { RELAY_CAPABILITY_ID } from '../../sdk/confidential/relay-wire.js';
+import { measureEnclave } from '../../sdk/trust/index.js';
+import { bytesText, jsonBytes, textBytes } from '../../sdk/protocol/index.js';
+
+const root = process.cwd();
+const OWNER = '0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed';
+const SECRET = 'sk-e2e-7c3f0b9a2d41e865';
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
+}
+
+describe('a confidential workflow with a secret and a capability call through the relay DON', () => {
+  let dir: string;
+  let node: WorkflowNode;
+  let api: Server;
+  let apiUrl: string;
+  let spec: WorkflowSpec;
+  const logs: string[] = [];
+  const seenAuthorization: string[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'cwh-e2e-relay-'));
+    api = createServer((request, response) => {
+      response.sendDate = false; // every relay node must get the same answer
+      seenAuthorization.push(String(request.headers.authorization));
+      const ok = request.headers.authorization === `Bearer ${SECRET}`;
+      response.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(ok ? { quote: 42, currency: 'USD' } : { error: 'unauthorized' }));
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}/quote`;
+
+    new VaultStore(path.join(dir, 'vault')).set({ owner: OWNER, namespace: 'main', key: 'API_KEY' }, textBytes(SECRET));
+    const dist = (file: string) => JSON.stringify(path.join(root, 'dist', file));
+    const pluginsFile = path.join(dir, 'plugins.yaml');
+    // The fixture enclave measures its own directory as PCR0 (and dist/sdk/runner, dist/sdk/trust): pin exactly that.
+    const measurement = await measureEnclave({ enclaveDir: path.join(root, 'dist/test/fixtures/plugins') });
+    writeFileSync(
+      pluginsFile,
+      [
+        'plugins:',
+        '  - name: confidential-workflows',
+        `    command: [node, ${dist('test/fixtures/plugins/enclave-with-relay.js')}]`,
+        '    capabilities: ["confidential-workflows@1.0.0-alpha"]',
+        '    config:',
+        `      enclaves: [{ trustedValues: [${JSON.stringify(measurement)}], caRootsPEM: dev }]`,
+        '      workers: 1',
+        '      relay: {}',
+        '  - name: relay',
+        `    command: [node, ${dist('plugins/relay/main.js')}]`,
+        '    capabilities: ["confidential-relay@1.0.0-alpha"]',
+        '    config: { dataDir: relay }',
+        '    don: { nodes: 4, f: 1 }',
+        '  - name: vault',
+        `    command: [node, ${dist('plugins/vault/main.js')}]`,
+        '    capabilities: ["vault@1.0.0-alpha"]',
+        '    config: { dataDir: vault }',
+        '  - name: http-actions',
+        `    command: [node, ${dist('plugins/http-actions/main.js')}]`,
+        '    capabilities: ["http-actions@1.0.0-alpha"]',
+        '    config: { allowedHosts: ["127.0.0.1"] }',
+        '',
+      ].join('\n'),
+    );
+    const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(line) });
+    const store = await openStore({ dataDir: path.join(dir, 'db'), logger });
+    node = await startNode({ pluginsFile, workers: 1, logger, store });
+    expect(node.pluginResults.filter((r) => !r.ok)).toEqual([]);
+    const binary = new Uint8Array(
+      readFileSync(path.join(root, 'examples/workflows/confidential-api/build/workflow.wasm')),
+    );
+    spec = await node.workflows.deploy({
+      binary,
+      owner: OWNER,
+      name: 'confidential-api',
+      config: jsonBytes({ url: apiUrl }),
+      attributes: textBytes(
+        readFileSync(path.join(root, 'examples/workflows/confidential-api/attributes.json'), 'utf8'),
+      ),
+      binaryUrlBase: 'http://127.0.0.1:9',
+    });
+    await node.engine.deploy(spec, binary, { registerTriggers: false });
+  }, 90_000);
+
+  afterAll(async () => {
+    await node?.stop();
+    await new Promise((resolve) => api?.close(resolve));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the host runs the gateway and publishes the relay DON signer set', () => {
+    const config = node.registry.getConfig(RELAY_CAPABILITY_ID) as { signers: string[]; f: number };
+    expect(config.signers).toHaveLength(4);
+    expect(config.f).toBe(1);
+    expect(node.gateway?.server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+  });
+
+  test('reads the secret, calls the endpoint with it through the relay, and returns the answer', async () => {
+    const report = await node.engine.execute(spec.workflowId, 0, { eventId: 'e2e-1', payload: textBytes('{}') });
+    expect(report.error).toBeUndefined();
+    expect(report.status).toBe('succeeded');
+    const value = JSON.parse(bytesText(report.value!)) as { statusCode: number; body: string };
+    expect(value.statusCode).toBe(200);
+    expect(JSON.parse(value.body)).toEqual({ quote: 42, currency: 'USD' });
+    // Each relay node made the call (the relay DON needs F+1 identical answers), always with the right key.
+    expect(seenAuthorization.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(seenAuthorization)).toEqual(new Set([`Bearer ${SECRET}`]));
+    expect(await node.gateway!.gateway.metrics.text()).toContain(
+      'cwh_gateway_requests_total{method="confidential.secrets.get",outcome="ok"} 1',
+    );
+  }, 30_000);
+
+  test('leaves the secret value nowhere in the host and plugin logs or the database', async () => {
+    expect(logs.length).toBeGreaterThan(20);
+    expect(logs.some((line) => line.includes('relay node ready'))).toBe(true);
+    const leaks = logs.filter((line) => line.includes(SECRET) || line.includes(Buffer.from(SECRET).toString('base64')));
+    expect(leaks).toEqual([]);
+    const records = JSON.stringify([await node.store.listExecutions(), await node.store.listWorkflows()]);
+    expect(records).toContain('e2e');
+    expect(records.includes(SECRET)).toBe(false);
+    for (const file of [
+      ...filesUnder(path.join(dir, 'db')),
+      ...filesUnder(path.join(dir, 'vault')),
+      ...filesUnder(path.join(dir, 'relay')),
+    ]) {
+      if (statSync(file).size > 64 * 1024 * 1024) continue;
+      expect(readFileSync(file).includes(Buffer.from(SECRET)), file).toBe(false);
+    }
+  });
+});
