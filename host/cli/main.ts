@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { registerAttestCommands } from './attest.js';
+import { registerEnclaveCommands } from './enclave.js';
 import { registerInspectCommands } from './inspect.js';
 import { registerPluginCommands } from './plugins.js';
 import { registerRunCommand } from './run.js';
 import { registerSecretsCommands } from './secrets.js';
+import { registerWorkflowCommands } from './workflows.js';
 
 /** Exit codes of every `cwh` command. */
 export const ExitCode = { ok: 0, failed: 1, usage: 2 } as const;
@@ -18,8 +20,10 @@ export function createProgram(): Command {
   registerRunCommand(program);
   registerPluginCommands(program);
   registerAttestCommands(program);
+  registerEnclaveCommands(program);
   registerInspectCommands(program);
   registerSecretsCommands(program);
+  registerWorkflowCommands(program);
   return program;
 }
 

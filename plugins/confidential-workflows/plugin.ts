@@ -114,7 +114,7 @@ export function createEnclavePlugin(options: EnclavePluginOptions = {}): Plugin<
         if (!options.relayFactory) {
           throw new Error('config.relay is set, but this enclave build has no relay client');
         }
-        relay = await options.relayFactory({ config: config.relay, identity });
+        relay = await options.relayFactory({ config: config.relay, identity, host: ctx.host });
       }
       runner = new WasmRunner({ workers: config.workers, limits: config.resolvedLimits });
       cache = new BinaryCache({

@@ -154,6 +154,8 @@ export interface EnclaveRelay {
 export type EnclaveRelayFactory = (options: {
   config: Record<string, unknown>;
   identity: EnclaveIdentity;
+  /** The enclave plugin's host client: reads other capabilities' registry config (e.g. the relay DON's signers). */
+  host: { registryConfig(capabilityId: string): Promise<unknown> };
 }) => EnclaveRelay | Promise<EnclaveRelay>;
 
 /** The relay used while the enclave's config has no `relay`: every call fails with {@link RELAY_NOT_CONFIGURED}. */

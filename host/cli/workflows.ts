@@ -1,0 +1,386 @@
+/**
+ * Deployed workflows and their executions, in the host's database (the embedded PGlite in `--data-dir`, default
+ * `.cwh/`; Postgres when `DATABASE_URL` is set):
+ *
+ * - `cwh deploy <wasm|dir> --owner 0x… --name N [--tag T] [--config FILE] [--attributes JSON|@FILE]` prints the
+ *   workflowId;
+ * - `cwh workflows list [--json]`;
+ * - `cwh trigger <workflowId> [--index I] [--payload JSON|@FILE] [--json]` starts a node (plugins from
+ *   plugins.yaml, started at first use), deploys the stored workflow without registering its triggers, and runs
+ *   trigger subscription I once; confidential workflows run in the enclave plugin;
+ * - `cwh executions list [--workflow ID] [--status S] [--limit N] [--json]`, `cwh executions show <id> [--json]`.
+ *
+ * Exit codes: 0 success, 1 failure (including a failed execution), 2 bad usage.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { bytesText, textBytes } from '../../sdk/protocol/index.js';
+import { compileWorkflow, isWorkflowDir } from '../../sdk/workflow/index.js';
+import { CRON_TRIGGER_ID, CronTrigger, cronEvent } from '../capabilities/cron-trigger.js';
+import type { ExecutionReport } from '../engine/index.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { startNode } from '../node.js';
+import { DEFAULT_DATA_DIR, openStore } from '../store/sql.js';
+import type { ExecutionRecord, ExecutionStatus, WorkflowSpec } from '../store/store.js';
+import { parseWorkflowAttributes } from '../workflows/attributes.js';
+import { WorkflowRegistry } from '../workflows/registry.js';
+import { UsageError } from './main.js';
+
+/**
+ * Base of the binary URLs stored at deployment. The running host serves binaries on an ephemeral loopback port and
+ * rebuilds each URL from the hash (`binaryUrlFor`), so this only names where a binary would be.
+ */
+export const DEPLOY_BINARY_URL_BASE = 'http://127.0.0.1';
+
+interface StoreFlags {
+  dataDir: string;
+  logLevel: string;
+}
+
+function logger(flags: StoreFlags): Logger {
+  return createLogger({ level: flags.logLevel });
+}
+
+async function withStore<T>(flags: StoreFlags, fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>) {
+  const store = await openStore({ dataDir: flags.dataDir, logger: logger(flags) });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function storeOptions(command: Command): Command {
+  return command
+    .option('--data-dir <dir>', 'embedded database directory (ignored when DATABASE_URL is set)', DEFAULT_DATA_DIR)
+    .option('--log-level <level>', 'host log level on stderr', 'warn');
+}
+
+/** Reads `JSON` text or `@FILE` as bytes. @throws UsageError when the file is missing or the text is not JSON. */
+function readJsonArgument(flag: string, value: string): Uint8Array {
+  let text = value;
+  if (value.startsWith('@')) {
+    const file = value.slice(1);
+    if (!existsSync(file)) throw new UsageError(`${flag}: file ${file} does not exist`);
+    text = readFileSync(file, 'utf8');
+  }
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${flag}: not valid JSON (${(error as Error).message})`);
+  }
+  return textBytes(text);
+}
+
+function parseNonNegativeInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new UsageError(`${flag}: expected a non-negative integer, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/** A workflow directory (built when stale; its config.json and attributes.json are the defaults) or a .wasm. */
+async function loadWorkflow(target: string): Promise<{ binary: Uint8Array; config?: string; attributes?: string }> {
+  if (!existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
+  if (!statSync(target).isDirectory()) return { binary: new Uint8Array(readFileSync(target)) };
+  if (!isWorkflowDir(target)) throw new UsageError(`${target}: not a workflow directory (missing assembly/index.ts)`);
+  const { path } = await compileWorkflow(target);
+  const config = join(target, 'config.json');
+  const attributes = join(target, 'attributes.json');
+  return {
+    binary: new Uint8Array(readFileSync(path)),
+    ...(existsSync(config) ? { config } : {}),
+    ...(existsSync(attributes) ? { attributes } : {}),
+  };
+}
+
+function isConfidential(spec: WorkflowSpec): boolean {
+  try {
+    return parseWorkflowAttributes(spec.attributes).confidential;
+  } catch {
+    return false;
+  }
+}
+
+function specJson(spec: WorkflowSpec): Record<string, unknown> {
+  return {
+    workflowId: spec.workflowId,
+    owner: spec.owner,
+    name: spec.name,
+    tag: spec.tag,
+    binaryHash: spec.binaryHash,
+    confidential: isConfidential(spec),
+    attributes: bytesText(spec.attributes),
+    createdAt: spec.createdAt.toISOString(),
+  };
+}
+
+function recordJson(record: ExecutionRecord): Record<string, unknown> {
+  return {
+    ...record,
+    startedAt: record.startedAt.toISOString(),
+    finishedAt: record.finishedAt?.toISOString() ?? null,
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function printReport(report: ExecutionReport, json: boolean): void {
+  const value = report.value ? bytesText(report.value) : undefined;
+  if (json) {
+    let result: unknown = value;
+    if (value !== undefined) {
+      try {
+        result = JSON.parse(value);
+      } catch {
+        result = value;
+      }
+    }
+    const out: Record<string, unknown> = {
+      executionId: report.executionId,
+      workflowId: report.workflowId,
+      status: report.status,
+      module: report.module,
+    };
+    if (report.error !== undefined) out.error = report.error;
+    else out.result = result;
+    out.durationMs = Math.round(report.durationMs * 1000) / 1000;
+    out.logs = report.logs;
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return;
+  }
+  for (const line of report.logs) process.stdout.write(`[log] ${line}\n`);
+  process.stdout.write(
+    `execution ${report.executionId} ${report.status} (${report.module}) in ${report.durationMs.toFixed(1)} ms\n`,
+  );
+  if (report.error !== undefined) process.stdout.write(`error: ${report.error}\n`);
+  else process.stdout.write(`result: ${value}\n`);
+}
+
+interface DeployFlags extends StoreFlags {
+  owner: string;
+  name: string;
+  tag?: string;
+  config?: string;
+  attributes?: string;
+  json?: boolean;
+}
+
+interface TriggerFlags extends StoreFlags {
+  index: string;
+  payload?: string;
+  json?: boolean;
+  plugins?: string | false;
+  timeoutMs?: string;
+}
+
+const STATUSES: readonly ExecutionStatus[] = ['running', 'succeeded', 'failed'];
+
+/** Registers `cwh deploy`, `cwh workflows list`, `cwh trigger` and `cwh executions list|show`. */
+export function registerWorkflowCommands(program: Command): void {
+  storeOptions(
+    program
+      .command('deploy')
+      .description('deploy a workflow (a directory, built if needed, or a .wasm) into the host database')
+      .argument('<workflow>', 'workflow directory (with assembly/index.ts) or compiled .wasm')
+      .requiredOption('--owner <address>', 'owner EVM address, 0x + 40 hex')
+      .requiredOption('--name <name>', 'workflow name, 1 to 64 characters')
+      .option('--tag <tag>', 'workflow tag (default latest)')
+      .option('--config <file>', 'workflow config file (default: <dir>/config.json when present)')
+      .option(
+        '--attributes <json|@file>',
+        'attributes JSON, e.g. {"confidential": true} (default: <dir>/attributes.json when present)',
+      )
+      .option('--json', 'print the deployed spec as JSON instead of the workflowId'),
+  ).action(async (target: string, flags: DeployFlags) => {
+    const workflow = await loadWorkflow(target);
+    const configFile = flags.config ?? workflow.config;
+    if (configFile !== undefined && !existsSync(configFile)) {
+      throw new UsageError(`--config: file ${configFile} does not exist`);
+    }
+    const attributes =
+      flags.attributes !== undefined
+        ? readJsonArgument('--attributes', flags.attributes)
+        : workflow.attributes !== undefined
+          ? readJsonArgument('--attributes', `@${workflow.attributes}`)
+          : new Uint8Array();
+    const spec = await withStore(flags, (store) =>
+      new WorkflowRegistry(store, { logger: logger(flags) }).deploy({
+        binary: workflow.binary,
+        owner: flags.owner,
+        name: flags.name,
+        ...(flags.tag === undefined ? {} : { tag: flags.tag }),
+        config: configFile ? new Uint8Array(readFileSync(configFile)) : new Uint8Array(),
+        attributes,
+        binaryUrlBase: DEPLOY_BINARY_URL_BASE,
+      }),
+    );
+    process.stdout.write(flags.json ? `${JSON.stringify(specJson(spec))}\n` : `${spec.workflowId}\n`);
+    process.exitCode = 0;
+  });
+
+  const workflows = program.command('workflows').description('deployed workflows');
+  storeOptions(
+    workflows.command('list').description('list the deployed workflows, oldest first').option('--json', 'print JSON'),
+  ).action(async (flags: StoreFlags & { json?: boolean }) => {
+    const specs = await withStore(flags, (store) => store.listWorkflows());
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ workflows: specs.map(specJson) })}\n`);
+    } else if (specs.length === 0) {
+      process.stdout.write('no workflows deployed\n');
+    } else {
+      const rows = [['WORKFLOW ID', 'NAME', 'TAG', 'OWNER', 'CONFIDENTIAL', 'BINARY', 'DEPLOYED']];
+      for (const s of specs) {
+        rows.push([
+          s.workflowId,
+          s.name,
+          s.tag,
+          s.owner,
+          isConfidential(s) ? 'yes' : 'no',
+          s.binaryHash.slice(0, 12),
+          s.createdAt.toISOString(),
+        ]);
+      }
+      process.stdout.write(`${table(rows)}\n`);
+    }
+    process.exitCode = 0;
+  });
+
+  storeOptions(
+    program
+      .command('trigger')
+      .description('run one trigger subscription of a deployed workflow once, and record the execution')
+      .argument('<workflowId>', 'the id `cwh deploy` printed')
+      .option('--index <i>', 'index of the trigger subscription', '0')
+      .option('--payload <json|@file>', 'trigger payload (default: a cron payload for cron triggers, {} otherwise)')
+      .option('--timeout-ms <n>', 'execution deadline in milliseconds (default 10000)')
+      .option('--plugins <file>', 'plugins.yaml to use (default: ./plugins.yaml when present)')
+      .option('--no-plugins', 'start no plugins')
+      .option(
+        '--json',
+        'print one JSON object {executionId, workflowId, status, module, result|error, durationMs, logs}',
+      ),
+  ).action(async (workflowId: string, flags: TriggerFlags) => {
+    const index = parseNonNegativeInt('--index', flags.index);
+    const timeoutMs = flags.timeoutMs === undefined ? undefined : parseNonNegativeInt('--timeout-ms', flags.timeoutMs);
+    const payload = flags.payload === undefined ? undefined : readJsonArgument('--payload', flags.payload);
+    if (typeof flags.plugins === 'string' && !existsSync(flags.plugins)) {
+      throw new UsageError(`--plugins: file ${flags.plugins} does not exist`);
+    }
+    const log = logger(flags);
+    const store = await openStore({ dataDir: flags.dataDir, logger: log });
+    let node: Awaited<ReturnType<typeof startNode>> | undefined;
+    try {
+      await store.markInterrupted();
+      const spec = await store.getWorkflow(workflowId);
+      if (!spec) throw new Error(`no workflow ${workflowId} is deployed (see \`cwh workflows list\`)`);
+      const binary = await store.getBinary(spec.binaryHash);
+      if (!binary) throw new Error(`the binary ${spec.binaryHash} of workflow ${workflowId} is missing from the store`);
+      node = await startNode({
+        logger: log,
+        store,
+        pluginsFile: flags.plugins === false ? false : flags.plugins === undefined ? undefined : resolve(flags.plugins),
+        pluginStart: 'lazy',
+        limits: timeoutMs === undefined ? undefined : { timeoutMs: Math.max(1, timeoutMs) },
+        workers: 1,
+      });
+      const deployed = await node.engine.deploy(spec, binary, { registerTriggers: false });
+      const subscription = deployed.subscriptions[index];
+      if (!subscription) {
+        throw new UsageError(
+          `--index: workflow ${workflowId} has ${deployed.subscriptions.length} trigger subscription(s); index ${index} does not exist`,
+        );
+      }
+      const eventId = `cli-${Date.now()}-${process.pid}`;
+      const event =
+        payload !== undefined
+          ? { eventId, payload }
+          : subscription.id === CRON_TRIGGER_ID
+            ? cronEvent(CronTrigger.nextRun(JSON.parse(bytesText(subscription.payload)).schedule))
+            : { eventId, payload: textBytes('{}') };
+      const report = await node.engine.execute(workflowId, index, event);
+      printReport(report, flags.json === true);
+      process.exitCode = report.status === 'succeeded' ? 0 : 1;
+    } finally {
+      if (node) await node.stop();
+      else await store.close();
+    }
+  });
+
+  const executions = program.command('executions').description('execution records');
+  storeOptions(
+    executions
+      .command('list')
+      .description('list execution records, newest first')
+      .option('--workflow <workflowId>', 'only this workflow')
+      .option('--status <status>', `only this status (${STATUSES.join(', ')})`)
+      .option('--limit <n>', 'at most this many records (1..10000)', '100')
+      .option('--json', 'print JSON'),
+  ).action(async (flags: StoreFlags & { workflow?: string; status?: string; limit: string; json?: boolean }) => {
+    if (flags.status !== undefined && !STATUSES.includes(flags.status as ExecutionStatus)) {
+      throw new UsageError(`--status: expected one of ${STATUSES.join(', ')}, got ${JSON.stringify(flags.status)}`);
+    }
+    const limit = parseNonNegativeInt('--limit', flags.limit);
+    if (limit < 1 || limit > 10_000) throw new UsageError(`--limit: expected 1 to 10000, got ${limit}`);
+    const records = await withStore(flags, (store) =>
+      store.listExecutions({
+        ...(flags.workflow === undefined ? {} : { workflowId: flags.workflow }),
+        ...(flags.status === undefined ? {} : { status: flags.status as ExecutionStatus }),
+        limit,
+      }),
+    );
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ executions: records.map(recordJson) })}\n`);
+    } else if (records.length === 0) {
+      process.stdout.write('no executions\n');
+    } else {
+      const rows = [['EXECUTION ID', 'WORKFLOW', 'STATUS', 'MODULE', 'STARTED', 'MS', 'RESULT / ERROR']];
+      for (const r of records) {
+        rows.push([
+          r.executionId,
+          r.workflowId.slice(0, 12),
+          r.status,
+          r.module,
+          r.startedAt.toISOString(),
+          r.durationMs === null ? '-' : r.durationMs.toFixed(1),
+          (r.error ?? r.resultSummary ?? '').slice(0, 60),
+        ]);
+      }
+      process.stdout.write(`${table(rows)}\n`);
+    }
+    process.exitCode = 0;
+  });
+
+  storeOptions(
+    executions
+      .command('show')
+      .description('show one execution record')
+      .argument('<executionId>', '64 hex characters')
+      .option('--json', 'print JSON'),
+  ).action(async (executionId: string, flags: StoreFlags & { json?: boolean }) => {
+    const record = await withStore(flags, (store) => store.getExecution(executionId));
+    if (!record) throw new Error(`no execution ${executionId} is recorded`);
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(recordJson(record))}\n`);
+    } else {
+      const json = recordJson(record);
+      const width = Math.max(...Object.keys(json).map((k) => k.length));
+      for (const [key, value] of Object.entries(json)) {
+        process.stdout.write(`${key.padEnd(width)}  ${value === null ? '-' : String(value)}\n`);
+      }
+    }
+    process.exitCode = 0;
+  });
+}

@@ -1,0 +1,257 @@
+/**
+ * `cwh deploy`, `cwh workflows list`, `cwh trigger` and `cwh executions`, run as the real CLI binary (from dist/)
+ * against a real database: every command is a separate host process, so each one is a host restart.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { computeWorkflowId } from '../../../host/workflows/registry.js';
+
+const root = process.cwd();
+const OWNER = '0x00000000000000000000000000000000000000aB';
+const ENCLAVE_MAIN = path.resolve('dist/plugins/confidential-workflows/main.js');
+const adminUrl = process.env.DATABASE_URL_TEST;
+
+/** A scratch directory with a plugins.yaml holding only the enclave plugin. */
+function scratch(): { dir: string; pluginsFile: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cwh-cli-workflows-'));
+  const pluginsFile = path.join(dir, 'plugins.yaml');
+  writeFileSync(
+    pluginsFile,
+    [
+      'plugins:',
+      '  - name: confidential-workflows',
+      `    command: [node, ${JSON.stringify(ENCLAVE_MAIN)}]`,
+      '    capabilities: ["confidential-workflows@1.0.0-alpha"]',
+      '    config: { enclaves: [{ trustedValues: auto }], workers: 1 }',
+      '',
+    ].join('\n'),
+  );
+  return { dir, pluginsFile };
+}
+
+/**
+ * The same story on each backend: deploy, then in later host processes list, trigger twice, and read the
+ * executions back. `env` selects the backend (DATABASE_URL for Postgres).
+ */
+function describeLifecycle(
+  backend: string,
+  env: () => Record<string, string | undefined>,
+  where: () => { dir: string; pluginsFile: string },
+) {
+  describe(`on ${backend}`, () => {
+    let dir: string;
+    let pluginsFile: string;
+    const cwh = (...args: string[]) =>
+      execa(process.execPath, [path.join(root, 'bin/cwh.js'), ...args, '--data-dir', path.join(dir, 'data')], {
+        cwd: dir,
+        reject: false,
+        env: env(),
+      });
+
+    beforeAll(() => {
+      ({ dir, pluginsFile } = where());
+    });
+
+    test('deploys a confidential example, runs it in the enclave, and keeps spec and records across host restarts', async () => {
+      const deploy = await cwh(
+        'deploy',
+        path.join(root, 'examples/workflows/confidential-hello'),
+        '--owner',
+        OWNER,
+        '--name',
+        'confidential-hello',
+        '--tag',
+        'v1',
+      );
+      expect(deploy.stderr).toBe('');
+      expect(deploy.exitCode).toBe(0);
+      const workflowId = computeWorkflowId(OWNER, 'confidential-hello', 'v1');
+      expect(deploy.stdout).toBe(workflowId);
+
+      // Host restart: a new process reads the spec back.
+      const list = await cwh('workflows', 'list', '--json');
+      expect(list.exitCode).toBe(0);
+      expect(JSON.parse(list.stdout).workflows).toEqual([
+        expect.objectContaining({
+          workflowId,
+          owner: OWNER.toLowerCase(),
+          name: 'confidential-hello',
+          tag: 'v1',
+          confidential: true,
+          attributes: expect.stringMatching(/"confidential": true/),
+        }),
+      ]);
+
+      const first = await cwh('trigger', workflowId, '--payload', '{"n": 12}', '--json', '--plugins', pluginsFile);
+      expect(first.exitCode, first.stderr).toBe(0);
+      const report = JSON.parse(first.stdout);
+      expect(report).toMatchObject({
+        workflowId,
+        status: 'succeeded',
+        module: 'confidential',
+        result: { message: 'Hello from the enclave, operator!', n: 12, fibonacci: 144, primes: 5 },
+      });
+      const enclavePid = Number(/^\[enclave\] pid (\d+) /.exec(report.logs[0])?.[1]);
+      expect(enclavePid).toBeGreaterThan(0);
+      expect(enclavePid).not.toBe(process.pid);
+
+      const second = await cwh('trigger', workflowId, '--payload', '{"n": 91}', '--json', '--plugins', pluginsFile);
+      expect(second.exitCode).toBe(1);
+      expect(JSON.parse(second.stdout)).toMatchObject({
+        status: 'failed',
+        error: 'n must be between 0 and 90, got 91',
+      });
+
+      const executions = await cwh('executions', 'list', '--workflow', workflowId, '--json');
+      expect(executions.exitCode).toBe(0);
+      const records = JSON.parse(executions.stdout).executions;
+      expect(records.map((r: { status: string; module: string }) => [r.status, r.module])).toEqual([
+        ['failed', 'confidential'],
+        ['succeeded', 'confidential'],
+      ]);
+
+      const show = await cwh('executions', 'show', report.executionId, '--json');
+      expect(show.exitCode).toBe(0);
+      expect(JSON.parse(show.stdout)).toMatchObject({
+        executionId: report.executionId,
+        workflowId,
+        status: 'succeeded',
+        module: 'confidential',
+        error: null,
+        resultSummary: '{"message":"Hello from the enclave, operator!","n":12,"fibonacci":144,"primes":5}',
+      });
+      const text = await cwh('executions', 'show', report.executionId);
+      expect(text.stdout).toMatch(/^status\s+succeeded$/m);
+    }, 120_000);
+  });
+}
+
+// One embedded database for the PGlite story and the error cases: its first open (initdb) takes seconds.
+let shared: { dir: string; pluginsFile: string };
+beforeAll(() => {
+  shared = scratch();
+});
+afterAll(() => {
+  rmSync(shared.dir, { recursive: true, force: true });
+});
+
+describeLifecycle(
+  'the embedded database (PGlite)',
+  () => ({ ...process.env, DATABASE_URL: '' }),
+  () => shared,
+);
+
+// A real Postgres server: `eval "$(bash scripts/ci-postgres.sh)"` provides DATABASE_URL_TEST (.ci/run does).
+describe.skipIf(!adminUrl)('with DATABASE_URL', () => {
+  let admin: pg.Client;
+  let name: string;
+  let url: string;
+  let own: { dir: string; pluginsFile: string };
+  beforeAll(async () => {
+    own = scratch();
+    admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    name = `cwh_test_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE DATABASE ${name}`);
+    const u = new URL(adminUrl!);
+    u.pathname = `/${name}`;
+    url = u.toString();
+  });
+  afterAll(async () => {
+    rmSync(own.dir, { recursive: true, force: true });
+    if (admin) {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+  describeLifecycle(
+    'Postgres',
+    () => ({ ...process.env, DATABASE_URL: url }),
+    () => own,
+  );
+});
+
+describe('cwh deploy, trigger and executions: errors', () => {
+  let dir: string;
+  const cwh = (...args: string[]) =>
+    execa(process.execPath, [path.join(root, 'bin/cwh.js'), ...args, '--data-dir', path.join(dir, 'data')], {
+      cwd: dir,
+      reject: false,
+      env: { ...process.env, DATABASE_URL: '' },
+    });
+  beforeAll(() => {
+    dir = shared.dir;
+  });
+
+  const hello = () => path.join(root, 'examples/workflows/hello');
+  test.each<[string, () => string[], number, string]>([
+    [
+      'deploy without --owner',
+      () => ['deploy', hello(), '--name', 'x'],
+      2,
+      "required option '--owner <address>' not specified",
+    ],
+    [
+      'deploy with an invalid owner',
+      () => ['deploy', hello(), '--owner', '0x12', '--name', 'x'],
+      1,
+      'owner must be a 0x-prefixed 20-byte hex address, got "0x12"',
+    ],
+    [
+      'deploy with malformed attributes',
+      () => ['deploy', hello(), '--owner', OWNER, '--name', 'x', '--attributes', '{"confidental": true}'],
+      1,
+      'workflow attributes: unknown field "confidental" (known fields: confidential, vault_don_secrets)',
+    ],
+    [
+      'deploy with attributes that are not JSON',
+      () => ['deploy', hello(), '--owner', OWNER, '--name', 'x', '--attributes', '{oops'],
+      2,
+      '--attributes: not valid JSON',
+    ],
+    [
+      'trigger of an unknown workflow',
+      () => ['trigger', 'f'.repeat(64), '--no-plugins'],
+      1,
+      `no workflow ${'f'.repeat(64)} is deployed`,
+    ],
+    [
+      'show of an unknown execution',
+      () => ['executions', 'show', 'e'.repeat(64)],
+      1,
+      `no execution ${'e'.repeat(64)} is recorded`,
+    ],
+    [
+      'list with a bad status',
+      () => ['executions', 'list', '--status', 'done'],
+      2,
+      '--status: expected one of running, succeeded, failed, got "done"',
+    ],
+  ])(
+    '%s fails with its exit code and says why',
+    async (_what, args, exitCode, message) => {
+      const result = await cwh(...args());
+      expect(result.exitCode).toBe(exitCode);
+      expect(result.stderr).toContain(message);
+    },
+    60_000,
+  );
+
+  test('trigger of a missing subscription index is a usage error', async () => {
+    const deploy = await cwh('deploy', hello(), '--owner', OWNER, '--name', 'hello');
+    expect(deploy.exitCode).toBe(0);
+    const result = await cwh('trigger', deploy.stdout, '--index', '3', '--no-plugins');
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(
+      `--index: workflow ${deploy.stdout} has 1 trigger subscription(s); index 3 does not exist`,
+    );
+    const ok = await cwh('trigger', deploy.stdout, '--no-plugins', '--json');
+    expect(ok.exitCode).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ status: 'succeeded', module: 'wasm' });
+  }, 60_000);
+});
