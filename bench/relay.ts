@@ -1,0 +1,189 @@
+/**
+ * Relay DON benchmark (issue 6). Rows:
+ * - a confidential execution of examples/workflows/confidential-api (1 secret + 1 http-actions call through the
+ *   relay DON, N=4, warm) p50/p99, against the same workflow run locally in the same run (local secrets provider,
+ *   direct http-actions call);
+ * - gateway aggregation throughput in-process at N=4 and N=31: in-memory nodes answering pre-signed responses, so
+ *   that the gateway's own work is measured (validation, hashing, bucketing, and the F+1 signature checks).
+ * Run: `npm run build && node dist/bench/relay.js`.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { RelayGateway, type RelayNodeClient } from '../host/gateway/index.js';
+import { startNode } from '../host/node.js';
+import { VaultStore } from '../plugins/vault/store.js';
+import { encodeRelayedCall } from '../sdk/confidential/relay-wire.js';
+import { textBytes } from '../sdk/protocol/index.js';
+import { capabilityResponseHash, generateRelayKeyPair, measureEnclave, signRelayHash } from '../sdk/trust/index.js';
+import { type BenchRow, benchRow, percentile, printBenchTable } from './report.js';
+
+const root = process.cwd();
+const OWNER = '0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed';
+
+async function aggregationThroughput(
+  nodes: number,
+  f: number,
+  verifySignatures: boolean,
+  seconds = 1,
+): Promise<number> {
+  const params = {
+    workflow_id: 'bench',
+    owner: OWNER,
+    execution_id: 'ab'.repeat(32),
+    reference_id: '1',
+    capability_id: 'echo@1.0.0',
+    payload: encodeRelayedCall('Execute', textBytes('x')),
+  };
+  const result = { payload: Buffer.from('answer').toString('base64') };
+  const hash = capabilityResponseHash(params, result);
+  const clients: RelayNodeClient[] = Array.from({ length: nodes }, (_, index) => {
+    const { secretKey, publicKey } = generateRelayKeyPair();
+    const answer = { result, signature: signRelayHash(secretKey, hash) };
+    return { index, signer: bytesToHex(publicKey), send: async () => ({ answer: Promise.resolve(answer) }) };
+  });
+  const gateway = new RelayGateway({
+    nodes: clients,
+    f,
+    globalRatePerSecond: 0,
+    nodeRatePerSecond: 0,
+    verifySignatures,
+  });
+  let id = 0;
+  const request = () => gateway.handle({ jsonrpc: '2.0', id: ++id, method: 'confidential.capability.execute', params });
+  for (let i = 0; i < 500; i++) await request();
+  const started = performance.now();
+  let done = 0;
+  while (performance.now() - started < seconds * 1000) {
+    await Promise.all(Array.from({ length: 64 }, request));
+    done += 64;
+  }
+  return done / ((performance.now() - started) / 1000);
+}
+
+async function endToEnd(samples: number): Promise<{ confidential: number[]; local: number[] }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cwh-bench-relay-'));
+  const api = createServer((request, response) => {
+    response.sendDate = false;
+    response.writeHead(request.headers.authorization === 'Bearer bench-key' ? 200 : 401, {
+      'content-type': 'application/json',
+    });
+    response.end('{"quote":42}');
+  });
+  await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}/quote`;
+  new VaultStore(path.join(dir, 'vault')).set(
+    { owner: OWNER, namespace: 'main', key: 'API_KEY' },
+    textBytes('bench-key'),
+  );
+  const dist = (file: string) => JSON.stringify(path.join(root, 'dist', file));
+  const measurement = await measureEnclave({ enclaveDir: path.join(root, 'dist/test/fixtures/plugins') });
+  const pluginsFile = path.join(dir, 'plugins.yaml');
+  writeFileSync(
+    pluginsFile,
+    [
+      'plugins:',
+      '  - name: confidential-workflows',
+      `    command: [node, ${dist('test/fixtures/plugins/enclave-with-relay.js')}]`,
+      '    capabilities: ["confidential-workflows@1.0.0-alpha"]',
+      `    config: { enclaves: [{ trustedValues: [${JSON.stringify(measurement)}], caRootsPEM: dev }], workers: 1, relay: {} }`,
+      '  - name: relay',
+      `    command: [node, ${dist('plugins/relay/main.js')}]`,
+      '    capabilities: ["confidential-relay@1.0.0-alpha"]',
+      '    config: { dataDir: relay }',
+      '    don: { nodes: 4, f: 1 }',
+      '  - name: vault',
+      `    command: [node, ${dist('plugins/vault/main.js')}]`,
+      '    capabilities: ["vault@1.0.0-alpha"]',
+      '    config: { dataDir: vault }',
+      '  - name: http-actions',
+      `    command: [node, ${dist('plugins/http-actions/main.js')}]`,
+      '    capabilities: ["http-actions@1.0.0-alpha"]',
+      '    config: { allowedHosts: ["127.0.0.1"] }',
+      '',
+    ].join('\n'),
+  );
+  const node = await startNode({
+    pluginsFile,
+    workers: 1,
+    secrets: {
+      async getSecrets(_owner, requests) {
+        return requests.map((r) => ({
+          secret: { id: r.id, namespace: r.namespace, owner: OWNER, value: 'bench-key' },
+        }));
+      },
+    },
+  });
+  try {
+    const binary = new Uint8Array(
+      readFileSync(path.join(root, 'examples/workflows/confidential-api/build/workflow.wasm')),
+    );
+    const deploy = async (name: string, attributes: string) => {
+      const spec = await node.workflows.deploy({
+        binary,
+        owner: OWNER,
+        name,
+        config: textBytes(JSON.stringify({ url })),
+        attributes: textBytes(attributes),
+        binaryUrlBase: 'http://127.0.0.1:9',
+      });
+      await node.engine.deploy(spec, binary, { registerTriggers: false });
+      return spec.workflowId;
+    };
+    const confidential = await deploy(
+      'bench-confidential',
+      '{"confidential": true, "vault_don_secrets": [{"key": "API_KEY"}]}',
+    );
+    const local = await deploy('bench-local', '{}');
+    const time = async (workflowId: string, label: string) => {
+      const out: number[] = [];
+      for (let i = 0; i < samples + 5; i++) {
+        const started = performance.now();
+        const report = await node.engine.execute(workflowId, 0, { eventId: `${label}-${i}`, payload: textBytes('{}') });
+        if (report.status !== 'succeeded') throw new Error(`${label} execution failed: ${report.error}`);
+        if (i >= 5) out.push(performance.now() - started);
+      }
+      return out;
+    };
+    return { local: await time(local, 'local'), confidential: await time(confidential, 'confidential') };
+  } finally {
+    await node.stop();
+    await new Promise((resolve) => api.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs the relay benchmark. */
+export async function benchRelay(): Promise<BenchRow[]> {
+  const { confidential, local } = await endToEnd(40);
+  const n4 = await aggregationThroughput(4, 1, true);
+  const n4raw = await aggregationThroughput(4, 1, false);
+  const n31 = await aggregationThroughput(31, 10, true);
+  return [
+    benchRow(
+      'confidential exec, 1 secret + 1 call, N=4 warm p50',
+      percentile(confidential, 50),
+      'ms',
+      percentile(local, 50),
+      '≤ 20 ms',
+    ),
+    benchRow(
+      'confidential exec, 1 secret + 1 call, N=4 warm p99',
+      percentile(confidential, 99),
+      'ms',
+      percentile(local, 99),
+      'report',
+    ),
+    benchRow('gateway aggregation N=4 (F+1 signature checks)', n4, 'req/s', null, '≥ 50000 req/s'),
+    benchRow('gateway aggregation N=4 (verifySignatures off)', n4raw, 'req/s', null, '≥ 50000 req/s'),
+    benchRow('gateway aggregation N=31, F=10', n31, 'req/s', n4, 'report'),
+  ];
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  printBenchTable('relay DON (issue 6)', await benchRelay());
+}
