@@ -1,6 +1,6 @@
 /**
  * The binary server: serves deployed workflow binaries to the enclave plugin over loopback HTTP, by URL
- * `GET /binaries/<sha256>` (docs/confidential.md "Binary distribution").
+ * `GET /binaries/<sha256>` (docs/confidential-execution.md "Binary distribution").
  *
  * A binary is served when it was published by a running ConfidentialModule ({@link BinaryServer.publish}) or, else,
  * when the source (the WorkflowRegistry over the store) has it. Answers:

@@ -1,5 +1,5 @@
 /**
- * Entry point of the enclave plugin `confidential-workflows` (see plugin.ts and docs/confidential.md). Started by
+ * Entry point of the enclave plugin `confidential-workflows` (see plugin.ts and docs/confidential-execution.md). Started by
  * the host from plugins.yaml; its compiled directory (dist/plugins/confidential-workflows) is what PCR0 measures.
  * With a `relay` config, capability calls and secrets go through the relay DON client of sdk/confidential; without
  * one they fail with `relay not configured`.

@@ -10,7 +10,7 @@
  * Capability calls and secret requests of the workflow go out through the relay client built from `relay` by the
  * {@link EnclaveRelayFactory}; without `relay` they fail with `relay not configured`.
  *
- * Config (plugins.yaml `config`), see docs/confidential.md:
+ * Config (plugins.yaml `config`), see docs/confidential-execution.md:
  * `{enclaves: [{trustedValues: [{pcr0, pcr1, pcr2}] | "auto", caRootsPEM?}], maxCacheBytes?, maxBinaryBytes?,
  *   fetchTimeoutMs?, workers?, limits?, relay?}`. `enclaves` is read by the relays from the capability registry.
  */
