@@ -176,6 +176,14 @@ describe('plugins.yaml validation', () => {
 
   test("the repository's plugins.yaml is valid", async () => {
     const config = await loadPluginsFile('plugins.yaml');
-    expect(config.plugins.map((p) => p.name)).toEqual(['http-actions', 'echo', 'confidential-workflows']);
+    expect(config.plugins.map((p) => p.name)).toEqual([
+      'http-actions',
+      'echo',
+      'confidential-workflows',
+      'relay',
+      'vault',
+      'price-oracle',
+    ]);
+    expect(config.plugins.find((p) => p.name === 'relay')?.don).toEqual({ nodes: 4, f: 1 });
   });
 });
