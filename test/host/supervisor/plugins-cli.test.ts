@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, test } from 'vitest';
+import { loadPluginsFile } from '../../../host/config/plugins-yaml.js';
 import { fixture, root } from './helpers.js';
+
+const repositoryPlugins = await loadPluginsFile(path.join(root, 'plugins.yaml'));
 
 const cwh = (...args: string[]) => execa(process.execPath, ['bin/cwh.js', ...args], { cwd: root, reject: false });
 
@@ -20,11 +23,7 @@ describe('cwh plugins', () => {
         p.healthy,
         p.readyInstances,
       ]),
-    ).toEqual([
-      ['http-actions', true, 1],
-      ['echo', true, 4],
-      ['confidential-workflows', true, 1],
-    ]);
+    ).toEqual(repositoryPlugins.plugins.map((p) => [p.name, true, p.instances]));
     expect(report.plugins[0]).toMatchObject({ version: '1.0.0-alpha', capabilities: ['http-actions@1.0.0-alpha'] });
     expect(typeof report.plugins[0].readyMs).toBe('number');
   });
@@ -81,31 +80,19 @@ describe('cwh plugins', () => {
   test('list prints the plugins without starting them', async () => {
     const result = await cwh('plugins', 'list', '--json');
     expect(result.exitCode).toBe(0);
-    expect(JSON.parse(result.stdout).plugins).toEqual([
-      {
-        name: 'http-actions',
-        enabled: true,
-        instances: 1,
-        don: null,
-        capabilities: ['http-actions@1.0.0-alpha'],
-        command: ['node', 'dist/plugins/http-actions/main.js'],
-      },
-      {
-        name: 'echo',
-        enabled: true,
-        instances: 4,
-        don: { nodes: 4, f: 1 },
-        capabilities: ['echo@1.0.0'],
-        command: ['node', 'dist/examples/plugins/echo/main.js'],
-      },
-      {
-        name: 'confidential-workflows',
-        enabled: true,
-        instances: 1,
-        don: null,
-        capabilities: ['confidential-workflows@1.0.0-alpha'],
-        command: ['node', 'dist/plugins/confidential-workflows/main.js'],
-      },
-    ]);
+    expect(JSON.parse(result.stdout).plugins).toEqual(
+      repositoryPlugins.plugins.map((p) => ({
+        name: p.name,
+        enabled: p.enabled,
+        instances: p.instances,
+        don: p.don ?? null,
+        capabilities: p.capabilities,
+        command: p.command,
+      })),
+    );
+    expect(JSON.parse(result.stdout).plugins[0]).toMatchObject({
+      name: 'http-actions',
+      command: ['node', 'dist/plugins/http-actions/main.js'],
+    });
   });
 });
