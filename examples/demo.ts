@@ -2,9 +2,13 @@
  * The main demo (`npm start`): runs the example workflows on a local node with real plugin processes and prints
  * a readable summary. Each step deploys a workflow into the engine and fires one trigger event.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { cronEvent } from '../host/capabilities/cron-trigger.js';
 import type { ExecutionReport } from '../host/engine/index.js';
 import type { DecisionEvent } from '../host/remote/index.js';
@@ -59,6 +63,30 @@ async function runExample(
   const report = await node.engine.execute(deployed.spec.workflowId, index, event);
   await node.engine.undeploy(deployed.spec.workflowId);
   return report;
+}
+
+function readAttributes(name: string): unknown {
+  return JSON.parse(readFileSync(join(ROOT, 'examples', 'workflows', name, 'attributes.json'), 'utf8'));
+}
+
+/** A loopback endpoint that answers only requests carrying `Authorization: Bearer <secret>`. */
+async function startKeyedApi(secret: string): Promise<{ url: string; authorized: number; close(): Promise<void> }> {
+  const state = { authorized: 0 };
+  const server = createServer((request, response) => {
+    response.sendDate = false; // every relay node must see the same answer
+    const ok = request.headers.authorization === `Bearer ${secret}`;
+    if (ok) state.authorized++;
+    response.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(ok ? { quote: 3011.2, pair: 'ETH/USD', plan: 'pro' } : { error: 'unauthorized' }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/quote`,
+    get authorized() {
+      return state.authorized;
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 function describeDecision(decision: DecisionEvent['decision']): string {
@@ -116,6 +144,44 @@ async function main(): Promise<number> {
       note: decision ? `Don2Don: ${describeDecision(decision)}` : 'Don2Don: no decision recorded',
     });
     printStep(steps.at(-1)!);
+
+    steps.push({
+      name: 'confidential-hello',
+      kind: 'confidential: runs inside the enclave plugin',
+      report: await runExample(node, 'confidential-hello', {
+        attributes: readAttributes('confidential-hello'),
+        payload: jsonBytes({ n: 30 }),
+      }),
+    });
+    printStep(steps.at(-1)!);
+
+    // confidential-api: the secret is set in the vault with the CLI, the workflow reads it inside the enclave and
+    // calls an endpoint that requires it; both go through the relay DON (4 plugin processes, F=1).
+    const secret = randomBytes(18).toString('base64url');
+    const api = await startKeyedApi(secret);
+    try {
+      await execa(
+        process.execPath,
+        [join(ROOT, 'bin/cwh.js'), 'secrets', 'set', '--owner', OWNER, '--key', 'API_KEY', '--value', secret],
+        {
+          cwd: ROOT,
+        },
+      );
+      const report = await runExample(node, 'confidential-api', {
+        config: { url: api.url },
+        attributes: readAttributes('confidential-api'),
+        payload: jsonBytes({}),
+      });
+      steps.push({
+        name: 'confidential-api',
+        kind: 'confidential + vault secret + http-actions via relay DON (N=4, F=1)',
+        report,
+        note: `the endpoint saw ${api.authorized} authorized call(s), one per relay node that proxied it; the secret reached the enclave sealed to its key`,
+      });
+      printStep(steps.at(-1)!);
+    } finally {
+      await api.close();
+    }
   } finally {
     await node.stop();
     await sources.close();
@@ -126,7 +192,7 @@ async function main(): Promise<number> {
   for (const step of steps) {
     const ok = step.report.status === 'succeeded';
     process.stdout.write(
-      `  ${color(ok, ok ? '✔' : '✘')} ${step.name.padEnd(22)} ${step.kind.padEnd(44)} ${step.report.durationMs.toFixed(1).padStart(8)} ms\n`,
+      `  ${color(ok, ok ? '✔' : '✘')} ${step.name.padEnd(22)} ${step.kind.padEnd(66)} ${step.report.durationMs.toFixed(1).padStart(8)} ms\n`,
     );
   }
   process.stdout.write(
