@@ -8,6 +8,7 @@ import { CRON_TRIGGER_ID, CronTrigger, cronEvent, parseCronSchedule } from '../c
 import type { ExecutionReport } from '../engine/index.js';
 import { createLogger } from '../log/logger.js';
 import { startNode } from '../node.js';
+import { parseWorkflowAttributes } from '../workflows/attributes.js';
 import { DEFAULT_WORKFLOW_TAG, computeWorkflowId } from '../workflows/registry.js';
 import { UsageError } from './main.js';
 
@@ -18,6 +19,7 @@ interface RunOptions {
   config?: string;
   trigger: string;
   payload?: string;
+  attributes?: string;
   timeoutMs?: string;
   json?: boolean;
   plugins?: string | false;
@@ -48,7 +50,9 @@ function parseNonNegativeInt(flag: string, value: string): number {
 }
 
 /** Resolves a workflow argument to its binary, building a workflow directory when needed. */
-async function loadWorkflow(target: string): Promise<{ name: string; binary: Uint8Array; defaultConfig?: string }> {
+async function loadWorkflow(
+  target: string,
+): Promise<{ name: string; binary: Uint8Array; defaultConfig?: string; defaultAttributes?: string }> {
   if (!existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
   if (statSync(target).isDirectory()) {
     if (!isWorkflowDir(target)) throw new UsageError(`${target}: not a workflow directory (missing assembly/index.ts)`);
@@ -58,6 +62,7 @@ async function loadWorkflow(target: string): Promise<{ name: string; binary: Uin
       name: basename(resolve(target)),
       binary: readFileSync(path),
       defaultConfig: existsSync(config) ? config : undefined,
+      defaultAttributes: existsSync(join(target, 'attributes.json')) ? join(target, 'attributes.json') : undefined,
     };
   }
   return { name: basename(target).replace(/\.wasm$/, ''), binary: readFileSync(target) };
@@ -100,6 +105,10 @@ export function registerRunCommand(program: Command): void {
       '--payload <json|@file>',
       'trigger payload as JSON (default: a cron payload for cron triggers, {} otherwise)',
     )
+    .option(
+      '--attributes <json|@file>',
+      'workflow attributes, e.g. {"confidential":true} (default: <dir>/attributes.json)',
+    )
     .option('--timeout-ms <n>', 'execution deadline in milliseconds (default 10000)')
     .option('--plugins <file>', 'plugins.yaml to start (default: ./plugins.yaml when present)')
     .option('--no-plugins', 'start no plugins')
@@ -115,6 +124,12 @@ export function registerRunCommand(program: Command): void {
         options.timeoutMs === undefined ? undefined : parseNonNegativeInt('--timeout-ms', options.timeoutMs);
       const payload = options.payload === undefined ? undefined : readJsonArgument('--payload', options.payload);
       const workflow = await loadWorkflow(target);
+      const attributesArgument =
+        options.attributes ?? (workflow.defaultAttributes ? `@${workflow.defaultAttributes}` : undefined);
+      const attributes =
+        attributesArgument === undefined ? new Uint8Array() : readJsonArgument('--attributes', attributesArgument);
+      // A confidential workflow needs the enclave and the relay gateway, which start with every plugin.
+      const confidential = parseWorkflowAttributes(attributes).confidential;
       const configFile = options.config ?? workflow.defaultConfig;
       if (configFile !== undefined && !existsSync(configFile))
         throw new UsageError(`--config: file ${configFile} does not exist`);
@@ -123,7 +138,7 @@ export function registerRunCommand(program: Command): void {
       const node = await startNode({
         logger: createLogger({ level: options.logLevel }),
         pluginsFile: options.plugins === false ? false : options.plugins,
-        pluginStart: 'lazy',
+        pluginStart: confidential ? 'eager' : 'lazy',
         limits: timeoutMs === undefined ? undefined : { timeoutMs: Math.max(1, timeoutMs) },
         workers: 1,
       });
@@ -138,7 +153,7 @@ export function registerRunCommand(program: Command): void {
             binaryUrl: '',
             binaryHash: '',
             config,
-            attributes: new Uint8Array(),
+            attributes,
             createdAt: new Date(),
           },
           workflow.binary,
