@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { UsageError } from './arguments.js';
 import { registerAttestCommands } from './attest.js';
 import { registerEnclaveCommands } from './enclave.js';
 import { registerInspectCommands } from './inspect.js';
@@ -52,7 +53,4 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-/** Thrown by command actions for bad usage (exit code 2). */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError } from './arguments.js';

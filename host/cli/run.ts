@@ -1,8 +1,6 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { bytesText, textBytes } from '../../sdk/protocol/index.js';
-import { compileWorkflow, isWorkflowDir } from '../../sdk/workflow/index.js';
 import { isProtoAny } from '../../sdk/protocol/proto/payloads.js';
 import { CRON_TRIGGER_ID, CronTrigger, cronEvent, parseCronSchedule } from '../capabilities/cron-trigger.js';
 import type { ExecutionReport } from '../engine/index.js';
@@ -10,7 +8,7 @@ import { createLogger } from '../log/logger.js';
 import { startNode } from '../node.js';
 import { parseWorkflowAttributes } from '../workflows/attributes.js';
 import { DEFAULT_WORKFLOW_TAG, computeWorkflowId } from '../workflows/registry.js';
-import { UsageError } from './main.js';
+import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, UsageError } from './arguments.js';
 
 /** Owner used by `cwh run` for workflows run without deployment. */
 export const LOCAL_OWNER = '0x0000000000000000000000000000000000000000';
@@ -24,48 +22,6 @@ interface RunOptions {
   json?: boolean;
   plugins?: string | false;
   logLevel: string;
-}
-
-/** Reads `JSON` text or `@FILE` as bytes. @throws UsageError when the file is missing or the text is not JSON. */
-export function readJsonArgument(flag: string, value: string): Uint8Array {
-  let text = value;
-  if (value.startsWith('@')) {
-    const file = value.slice(1);
-    if (!existsSync(file)) throw new UsageError(`${flag}: file ${file} does not exist`);
-    text = readFileSync(file, 'utf8');
-  }
-  try {
-    JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${flag}: not valid JSON (${(error as Error).message})`);
-  }
-  return textBytes(text);
-}
-
-function parseNonNegativeInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new UsageError(`${flag}: expected a non-negative integer, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-/** Resolves a workflow argument to its binary, building a workflow directory when needed. */
-async function loadWorkflow(
-  target: string,
-): Promise<{ name: string; binary: Uint8Array; defaultConfig?: string; defaultAttributes?: string }> {
-  if (!existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
-  if (statSync(target).isDirectory()) {
-    if (!isWorkflowDir(target)) throw new UsageError(`${target}: not a workflow directory (missing assembly/index.ts)`);
-    const { path } = await compileWorkflow(target);
-    const config = join(target, 'config.json');
-    return {
-      name: basename(resolve(target)),
-      binary: readFileSync(path),
-      defaultConfig: existsSync(config) ? config : undefined,
-      defaultAttributes: existsSync(join(target, 'attributes.json')) ? join(target, 'attributes.json') : undefined,
-    };
-  }
-  return { name: basename(target).replace(/\.wasm$/, ''), binary: readFileSync(target) };
 }
 
 function printReport(report: ExecutionReport, json: boolean): void {
@@ -123,14 +79,13 @@ export function registerRunCommand(program: Command): void {
       const timeoutMs =
         options.timeoutMs === undefined ? undefined : parseNonNegativeInt('--timeout-ms', options.timeoutMs);
       const payload = options.payload === undefined ? undefined : readJsonArgument('--payload', options.payload);
-      const workflow = await loadWorkflow(target);
-      const attributesArgument =
-        options.attributes ?? (workflow.defaultAttributes ? `@${workflow.defaultAttributes}` : undefined);
+      const workflow = await loadWorkflowSource(target);
+      const attributesArgument = options.attributes ?? (workflow.attributes ? `@${workflow.attributes}` : undefined);
       const attributes =
         attributesArgument === undefined ? new Uint8Array() : readJsonArgument('--attributes', attributesArgument);
       // A confidential workflow needs the enclave and the relay gateway, which start with every plugin.
       const confidential = parseWorkflowAttributes(attributes).confidential;
-      const configFile = options.config ?? workflow.defaultConfig;
+      const configFile = options.config ?? workflow.config;
       if (configFile !== undefined && !existsSync(configFile))
         throw new UsageError(`--config: file ${configFile} does not exist`);
       const config = configFile ? new Uint8Array(readFileSync(configFile)) : new Uint8Array();

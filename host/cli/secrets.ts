@@ -11,7 +11,7 @@ import { VaultStore } from '../../plugins/vault/store.js';
 import { VAULT_CAPABILITY_ID } from '../../sdk/confidential/relay-wire.js';
 import { DEFAULT_SECRET_NAMESPACE } from '../../sdk/protocol/index.js';
 import { loadPluginsFile } from '../config/plugins-yaml.js';
-import { UsageError } from './main.js';
+import { UsageError } from './arguments.js';
 
 /** Default data directory of the vault, relative to plugins.yaml (the vault plugin's own default). */
 const DEFAULT_VAULT_DIR = '.cwh/vault';

@@ -12,11 +12,10 @@
  *
  * Exit codes: 0 success, 1 failure (including a failed execution), 2 bad usage.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bytesText, textBytes } from '../../sdk/protocol/index.js';
-import { compileWorkflow, isWorkflowDir } from '../../sdk/workflow/index.js';
 import { CRON_TRIGGER_ID, CronTrigger, cronEvent } from '../capabilities/cron-trigger.js';
 import type { ExecutionReport } from '../engine/index.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -25,7 +24,7 @@ import { DEFAULT_DATA_DIR, openStore } from '../store/sql.js';
 import type { ExecutionRecord, ExecutionStatus, WorkflowSpec } from '../store/store.js';
 import { parseWorkflowAttributes } from '../workflows/attributes.js';
 import { WorkflowRegistry } from '../workflows/registry.js';
-import { UsageError } from './main.js';
+import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, UsageError } from './arguments.js';
 
 /**
  * Base of the binary URLs stored at deployment. The running host serves binaries on an ephemeral loopback port and
@@ -55,45 +54,6 @@ function storeOptions(command: Command): Command {
   return command
     .option('--data-dir <dir>', 'embedded database directory (ignored when DATABASE_URL is set)', DEFAULT_DATA_DIR)
     .option('--log-level <level>', 'host log level on stderr', 'warn');
-}
-
-/** Reads `JSON` text or `@FILE` as bytes. @throws UsageError when the file is missing or the text is not JSON. */
-function readJsonArgument(flag: string, value: string): Uint8Array {
-  let text = value;
-  if (value.startsWith('@')) {
-    const file = value.slice(1);
-    if (!existsSync(file)) throw new UsageError(`${flag}: file ${file} does not exist`);
-    text = readFileSync(file, 'utf8');
-  }
-  try {
-    JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${flag}: not valid JSON (${(error as Error).message})`);
-  }
-  return textBytes(text);
-}
-
-function parseNonNegativeInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new UsageError(`${flag}: expected a non-negative integer, got ${JSON.stringify(value)}`);
-  }
-  return n;
-}
-
-/** A workflow directory (built when stale; its config.json and attributes.json are the defaults) or a .wasm. */
-async function loadWorkflow(target: string): Promise<{ binary: Uint8Array; config?: string; attributes?: string }> {
-  if (!existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
-  if (!statSync(target).isDirectory()) return { binary: new Uint8Array(readFileSync(target)) };
-  if (!isWorkflowDir(target)) throw new UsageError(`${target}: not a workflow directory (missing assembly/index.ts)`);
-  const { path } = await compileWorkflow(target);
-  const config = join(target, 'config.json');
-  const attributes = join(target, 'attributes.json');
-  return {
-    binary: new Uint8Array(readFileSync(path)),
-    ...(existsSync(config) ? { config } : {}),
-    ...(existsSync(attributes) ? { attributes } : {}),
-  };
 }
 
 function isConfidential(spec: WorkflowSpec): boolean {
@@ -205,7 +165,7 @@ export function registerWorkflowCommands(program: Command): void {
       )
       .option('--json', 'print the deployed spec as JSON instead of the workflowId'),
   ).action(async (target: string, flags: DeployFlags) => {
-    const workflow = await loadWorkflow(target);
+    const workflow = await loadWorkflowSource(target);
     const configFile = flags.config ?? workflow.config;
     if (configFile !== undefined && !existsSync(configFile)) {
       throw new UsageError(`--config: file ${configFile} does not exist`);
