@@ -104,4 +104,20 @@ export class LimitedMessageWriter extends StreamMessageWriter {
     };
     super(writable, { charset: 'utf-8', contentTypeEncoder: encoder });
   }
+
+  /**
+   * Writes one message. A write to a peer that is gone (its stream destroyed or ended, EPIPE) resolves: the error
+   * was already reported through `onError`, and the peer's exit settles the calls waiting on it. vscode-jsonrpc
+   * 8.2.1's `sendRequest` rethrows a failed write from an async Promise executor, an unhandled rejection that
+   * would kill the host when a plugin dies mid-write (fixed upstream in microsoft/vscode-languageserver-node#1855).
+   */
+  override write(message: Message): Promise<void> {
+    return super.write(message).catch((error: unknown) => {
+      if (CLOSED_STREAM_CODES.has((error as { code?: string })?.code ?? '')) return;
+      throw error;
+    });
+  }
 }
+
+/** Error codes of a write to a stream whose peer is gone. */
+const CLOSED_STREAM_CODES = new Set(['ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END', 'EPIPE', 'ECONNRESET']);
