@@ -12,16 +12,7 @@ import type { ExecutionHelper } from '../sdk/protocol/helper.js';
 import type { ExecuteRequest } from '../sdk/protocol/workflow.js';
 import { type CompiledWorkflow, WasmRunner } from '../sdk/runner/index.js';
 import { assemble, buildGuest } from '../test/fixtures/cre/guest.js';
-
-/** One measured figure; `ratio` = value / baseline when there is a baseline. */
-export interface BenchRow {
-  metric: string;
-  baseline: number | null;
-  value: number;
-  unit: string;
-  ratio: number | null;
-  target: string;
-}
+import { type BenchRow, printBenchTable } from './report.js';
 
 /** The Extism twin: reads its input (8 bytes at a time) and outputs the value frame `01 ‖ u32 2 ‖ "ok"`. */
 const EXTISM_WAT = `(module
@@ -145,6 +136,5 @@ function round(n: number): number {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const rows = await benchCre();
-  console.table(rows);
+  printBenchTable('CRE ABI (issue 9)', await benchCre());
 }

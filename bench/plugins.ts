@@ -18,16 +18,7 @@ import {
   PluginInitializeRequest,
   PLUGIN_PROTOCOL_VERSIONS,
 } from '../sdk/protocol/index.js';
-
-/** One result line. `ratio` is value / baseline in time per call (lower is better) when there is a baseline. */
-export interface BenchRow {
-  metric: string;
-  baseline: number | null;
-  value: number;
-  unit: string;
-  ratio: number | null;
-  target: string;
-}
+import { type BenchRow, printBenchTable } from './report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root: this file runs from dist/bench/. */
@@ -220,6 +211,5 @@ export async function benchPlugins(): Promise<BenchRow[]> {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const rows = await benchPlugins();
-  console.table(rows);
+  printBenchTable('plugins (issue 3)', await benchPlugins());
 }

@@ -23,16 +23,7 @@ import {
 import { donNode } from '../sdk/plugin/index.js';
 import { type DonNodeResponse, RESPONSE_PAYLOAD_NOT_AVAILABLE, textBytes } from '../sdk/protocol/index.js';
 import { evmAddress } from '../sdk/trust/index.js';
-
-/** One benchmark figure. `ratio` is `value / baseline` when there is a baseline measured in the same run. */
-export interface BenchRow {
-  metric: string;
-  baseline: number | null;
-  value: number;
-  unit: string;
-  ratio: number | null;
-  target: string;
-}
+import { type BenchRow, printBenchTable } from './report.js';
 
 const metadata = { workflowId: 'bench', workflowExecutionId: 'b'.repeat(64), referenceId: '1' };
 const METERING = { spendUnit: 'PRICE_QUERY', spendValue: '1' };
@@ -221,25 +212,6 @@ export async function benchRemote(): Promise<BenchRow[]> {
   return rows;
 }
 
-function printTable(rows: BenchRow[]): void {
-  const header = ['metric', 'value', 'unit', 'baseline', 'ratio', 'target'];
-  const cells = rows.map((r) => [
-    r.metric,
-    String(r.value),
-    r.unit,
-    String(r.baseline ?? '-'),
-    String(r.ratio ?? '-'),
-    r.target,
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) =>
-    c
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  process.stdout.write(`${[line(header), ...cells.map(line)].join('\n')}\n`);
-}
-
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  printTable(await benchRemote());
+  printBenchTable('Don2Don (issue 7)', await benchRemote());
 }

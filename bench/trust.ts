@@ -13,16 +13,7 @@ import {
   verifyAttestation,
   verifyQuorum,
 } from '../sdk/trust/index.js';
-
-/** One benchmark figure. `ratio` is `value / baseline` when there is a baseline measured in the same run. */
-export interface BenchRow {
-  metric: string;
-  baseline: number | null;
-  value: number;
-  unit: string;
-  ratio: number | null;
-  target: string;
-}
+import { type BenchRow, printBenchTable } from './report.js';
 
 /** The project root, from bench/trust.ts or dist/bench/trust.js. */
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -127,25 +118,6 @@ export async function benchTrust(): Promise<BenchRow[]> {
   return rows;
 }
 
-function printTable(rows: BenchRow[]): void {
-  const header = ['metric', 'value', 'unit', 'baseline', 'ratio', 'target'];
-  const cells = rows.map((r) => [
-    r.metric,
-    String(r.value),
-    r.unit,
-    String(r.baseline ?? '-'),
-    String(r.ratio ?? '-'),
-    r.target,
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) =>
-    c
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  process.stdout.write(`${[line(header), ...cells.map(line)].join('\n')}\n`);
-}
-
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  printTable(await benchTrust());
+  printBenchTable('trust (issue 4)', await benchTrust());
 }
