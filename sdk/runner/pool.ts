@@ -53,6 +53,8 @@ interface ActiveRun {
   calls: AbortController;
   resolve: (result: ExecutionResult) => void;
   timer?: NodeJS.Timeout;
+  /** Removes the listener on the caller's abort signal. */
+  unlisten?: () => void;
 }
 
 interface PoolWorker {
@@ -152,7 +154,15 @@ export class WasmRunner {
    */
   execute(run: RunRequest): Promise<ExecutionResult> {
     if (this.#closed) return Promise.reject(new ExecutionError('closed', 'the WASM runner is closed'));
-    const limits = { ...this.limits, ...run.limits, memoryPages: run.workflow.memoryPages };
+    let limits: ExecutionLimits;
+    try {
+      // Validates the overrides; keys left undefined keep the runner's defaults.
+      resolveExecutionLimits(run.limits);
+      const overrides = Object.entries(run.limits ?? {}).filter(([, value]) => value !== undefined);
+      limits = { ...this.limits, ...Object.fromEntries(overrides), memoryPages: run.workflow.memoryPages };
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise<ExecutionResult>((resolve) => {
       const active: ActiveRun = {
         runId: this.#nextRunId++,
@@ -241,7 +251,12 @@ export class WasmRunner {
         ),
       limitMs,
     );
-    run.request.signal?.addEventListener('abort', () => this.#kill(pw, 'execution aborted'), { once: true });
+    const signal = run.request.signal;
+    if (signal) {
+      const onAbort = () => this.#kill(pw, 'execution aborted');
+      signal.addEventListener('abort', onAbort, { once: true });
+      run.unlisten = () => signal.removeEventListener('abort', onAbort);
+    }
     const message: RunMessage = {
       type: 'run',
       runId: run.runId,
@@ -323,6 +338,7 @@ export class WasmRunner {
     const run = pw.run;
     if (!run) return;
     clearTimeout(run.timer);
+    run.unlisten?.();
     run.calls.abort();
     pw.run = null;
     pw.worker.unref();

@@ -79,6 +79,30 @@ describe('hostile workflows', () => {
     );
   });
 
+  test("ends an execution when the caller's signal aborts it, and the next execution succeeds", async () => {
+    const controller = new AbortController();
+    const spinning = runner.execute({
+      workflow: compiled.loop!,
+      request: { config: new Uint8Array(), trigger: { id: 0, payload: jsonBytes({}) }, maxResponseSize: 100_000 },
+      helper,
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(), 100);
+    expect((await spinning).error).toBe('execution aborted');
+    await expectHealthyAfterwards();
+  });
+
+  test('refuses an invalid limit override, naming the option', async () => {
+    await expect(
+      runner.execute({
+        workflow: compiled.conformance!,
+        request: { config: new Uint8Array(), trigger: { id: 0, payload: jsonBytes({}) }, maxResponseSize: 100_000 },
+        helper,
+        limits: { timeoutMs: -1 },
+      }),
+    ).rejects.toThrow('Expected `timeoutMs` to be an integer between 1 and 86400000, got `-1` (number)');
+  });
+
   test('keeps the event loop free while a workflow spins', async () => {
     const spinning = trigger('loop');
     const ticks: number[] = [];
