@@ -67,6 +67,8 @@ export interface SoakOptions {
   secret?: string;
   /** Milliseconds between two RSS samples of the series. Default 10000. */
   rssSampleMs?: number;
+  /** Called after the checks, before the node stops and the temp dir (store, vault, relay keys) is removed. */
+  beforeStop?: (node: WorkflowNode, dir: string) => Promise<void>;
   /** Progress lines (one every ~10 s); default none. */
   progress?: (line: string) => void;
 }
@@ -126,8 +128,11 @@ export function rssKiB(pid: number | 'self'): number | undefined {
 const OWNER = '0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed';
 const DEFAULT_SECRET = 'sk-soak-3b9d27c4e1f0a865';
 
-/** The soak's plugins.yaml: the project's file with data dirs in `dir` and absolute commands. */
-function soakPluginsYaml(source: string, dir: string, notes: string[]): string {
+/**
+ * The soak's plugins.yaml: the project's file with data dirs in `dir`, absolute commands, and the enclave set up
+ * for this machine (dev attestation root, relay client); what was added is pushed to `notes`.
+ */
+export function soakPluginsYaml(source: string, dir: string, notes: string[]): string {
   const doc = parse(readFileSync(source, 'utf8')) as { plugins: Record<string, unknown>[] };
   const base = path.dirname(path.resolve(source));
   for (const plugin of doc.plugins) {
@@ -409,6 +414,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
         restarts: restartCount,
       });
     }
+    await options.beforeStop?.(node, dir);
     return {
       executions: { started: started.length, succeeded, failedWithError, lost, errors },
       perKind,

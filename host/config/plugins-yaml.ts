@@ -3,7 +3,7 @@
  * names the file, the path and what was wrong (`plugins.yaml: plugins[2].don.f: expected an integer >= 1, got 0`).
  * Fields and defaults are documented in docs/plugins.md and on {@link PLUGIN_DEFAULTS}.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { type ZodIssue, z } from 'zod';
@@ -317,16 +317,26 @@ export function parsePluginsYaml(text: string, options: PluginsConfigOptions = {
   return resolvePluginsConfig(document.toJS(), options);
 }
 
+/** Largest plugins.yaml accepted, in bytes (checked before the file is read). */
+export const MAX_PLUGINS_FILE_BYTES = 1024 * 1024;
+
 /**
- * Reads, parses and validates a plugins.yaml file. Relative command paths resolve against the file's directory.
+ * Reads, parses and validates a plugins.yaml file (at most {@link MAX_PLUGINS_FILE_BYTES}). Relative command paths resolve against the file's directory.
  * @param file - path of the file, as the user spelled it (used in error messages)
- * @throws ConfigError when the file cannot be read or is invalid
+ * @throws ConfigError when the file cannot be read, is too large or is invalid
  */
 export async function loadPluginsFile(file: string): Promise<ResolvedPluginsConfig> {
   let text: string;
   try {
+    const { size } = await stat(file);
+    if (size > MAX_PLUGINS_FILE_BYTES) {
+      throw new ConfigError(`${file}: the file is ${size} bytes, over the limit of ${MAX_PLUGINS_FILE_BYTES} bytes`, {
+        context: { file },
+      });
+    }
     text = await readFile(file, 'utf8');
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     throw new ConfigError(`${file}: cannot read the file: ${(error as Error).message}`, { cause: error });
   }
   return parsePluginsYaml(text, { file, baseDir: path.dirname(path.resolve(file)) });

@@ -21,6 +21,8 @@ export interface ExecutionLimitsOptions {
   maxPendingCalls?: number;
   /** Largest capability payload or secret frame a guest may send or receive, in bytes. Default 1 048 576. */
   maxCallPayloadBytes?: number;
+  /** Largest input of one execution (config + trigger payload), in bytes, refused before it reaches a worker. Default 4 194 304. */
+  maxRequestBytes?: number;
 }
 
 export type ExecutionLimits = Required<ExecutionLimitsOptions>;
@@ -34,6 +36,7 @@ export const DEFAULT_EXECUTION_LIMITS: ExecutionLimits = Object.freeze({
   maxLogLineBytes: 4_096,
   maxPendingCalls: 30,
   maxCallPayloadBytes: 1_048_576,
+  maxRequestBytes: 4 * 1024 * 1024,
 });
 
 /** Upper bound of each limit; the lower bound is 1. */
@@ -45,6 +48,7 @@ const LIMIT_BOUNDS: ExecutionLimits = Object.freeze({
   maxLogLineBytes: 1024 * 1024,
   maxPendingCalls: 10_000,
   maxCallPayloadBytes: 64 * 1024 * 1024,
+  maxRequestBytes: 256 * 1024 * 1024,
 });
 
 const limitsSchema = z

@@ -163,6 +163,12 @@ export class WasmRunner {
     } catch (error) {
       return Promise.reject(error);
     }
+    const requestBytes = run.request.config.byteLength + (run.request.trigger?.payload.byteLength ?? 0);
+    if (requestBytes > limits.maxRequestBytes) {
+      return Promise.resolve({
+        error: `limit maxRequestBytes exceeded: config and trigger payload of ${requestBytes} bytes (limit ${limits.maxRequestBytes} bytes)`,
+      });
+    }
     return new Promise<ExecutionResult>((resolve) => {
       const active: ActiveRun = {
         runId: this.#nextRunId++,

@@ -1,0 +1,71 @@
+/**
+ * Key files are created and read with safe permissions: the vault's master key (plugins/vault/store.ts) and each
+ * relay node's ed25519 key (plugins/relay/keys.ts) are created 0600 in a 0700 directory, and a key file found
+ * readable by others is tightened to 0600 before it is read. Workflow binaries are not read from shared files at
+ * run time: the host stores them in its database under their SHA-256, and the enclave refuses a binary whose hash
+ * differs (test/plugins/confidential-workflows/binary-cache.test.ts).
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { loadRelayKey, relayKeyFile } from '../../plugins/relay/keys.js';
+import { VAULT_FILES, VaultStore } from '../../plugins/vault/store.js';
+import { textBytes } from '../../sdk/protocol/index.js';
+
+const mode = (file: string) => statSync(file).mode & 0o777;
+
+describe.runIf(process.platform !== 'win32')('key files', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'cwh-security-keys-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('the vault creates its master key 0600 in a 0700 directory, and its secrets file 0600', () => {
+    const vaultDir = path.join(dir, 'vault-new');
+    new VaultStore(vaultDir).set({ owner: `0x${'1'.repeat(40)}`, namespace: 'main', key: 'K' }, textBytes('v'));
+    expect(mode(vaultDir)).toBe(0o700);
+    expect(mode(path.join(vaultDir, VAULT_FILES.masterKey))).toBe(0o600);
+    expect(mode(path.join(vaultDir, VAULT_FILES.secrets))).toBe(0o600);
+  });
+
+  test('a relay node creates its key 0600 in a 0700 directory', () => {
+    const relayDir = path.join(dir, 'relay-new');
+    loadRelayKey(relayDir, 2);
+    expect(mode(relayDir)).toBe(0o700);
+    expect(mode(relayKeyFile(relayDir, 2))).toBe(0o600);
+  });
+
+  test.each([
+    ['world-readable', 0o644],
+    ['group-readable', 0o640],
+    ['world-writable', 0o666],
+  ])('a %s vault master key is tightened to 0600 and still read', (_label, unsafe) => {
+    const vaultDir = path.join(dir, `vault-${unsafe.toString(8)}`);
+    const name = { owner: `0x${'2'.repeat(40)}`, namespace: 'main', key: 'K' };
+    new VaultStore(vaultDir).set(name, textBytes('kept'));
+    chmodSync(path.join(vaultDir, VAULT_FILES.masterKey), unsafe);
+    const reopened = new VaultStore(vaultDir);
+    expect(mode(path.join(vaultDir, VAULT_FILES.masterKey))).toBe(0o600);
+    expect(Buffer.from(reopened.get(name)!).toString()).toBe('kept');
+  });
+
+  test.each([
+    ['world-readable', 0o644],
+    ['group-readable', 0o640],
+  ])('a %s relay key is tightened to 0600 and keeps the same key', (_label, unsafe) => {
+    const relayDir = path.join(dir, `relay-${unsafe.toString(8)}`);
+    mkdirSync(relayDir, { recursive: true, mode: 0o700 });
+    const seed = 'ab'.repeat(32);
+    writeFileSync(relayKeyFile(relayDir, 0), `${seed}\n`, { mode: unsafe });
+    chmodSync(relayKeyFile(relayDir, 0), unsafe);
+    expect(Buffer.from(loadRelayKey(relayDir, 0)).toString('hex')).toBe(seed);
+    expect(mode(relayKeyFile(relayDir, 0))).toBe(0o600);
+    expect(readFileSync(relayKeyFile(relayDir, 0), 'utf8').trim()).toBe(seed);
+  });
+
+  // Missing today: the files are tightened silently. The warning belongs in loadOrCreateKey (plugins/vault/store.ts)
+  // and loadRelayKey (plugins/relay/keys.ts), before their chmodSync, through the plugin's logger.
+  test.todo('a world-readable key file gets a warning naming the file and its mode');
+});
