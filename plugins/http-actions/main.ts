@@ -6,6 +6,9 @@
  * - `method`: default `GET`; `headers`: string → string; `body`: a string, sent as UTF-8;
  * - `timeoutMs`: default the plugin's `defaultTimeoutMs` (10 000), further bounded by the host's call timeout.
  *
+ * CRE binaries may instead send a protobuf `Any(capabilities.networking.http.v1alpha.Request)`; they get a protobuf
+ * `Any(...Response)` back, with the body as bytes.
+ *
  * Response payload (UTF-8 JSON): `{statusCode, headers, body}`; `headers` has lowercase names (repeated headers
  * joined with ", "), `body` is the response body decoded as UTF-8 text (at most `maxResponseBytes`, default 1 MiB).
  * Redirects are not followed (a 3xx comes back as is), so that a redirect cannot leave `allowedHosts`.
@@ -15,7 +18,8 @@
  * a too large response, a connection failure.
  */
 import { z } from 'zod';
-import { definePlugin } from '../../sdk/plugin/index.js';
+import { definePlugin, type PluginContext } from '../../sdk/plugin/index.js';
+import { decodeHttpActionsRequest, encodeHttpActionsResponse, isProtoAny } from '../../sdk/protocol/proto/payloads.js';
 import { checkPatterns, effectiveHost, isHostAllowed } from './allowed-hosts.js';
 
 const configSchema = z
@@ -48,9 +52,9 @@ function zodMessage(error: z.ZodError, what: string): string {
   return error.issues.map((i) => `${what}${i.path.length > 0 ? `.${i.path.join('.')}` : ''}: ${i.message}`).join('; ');
 }
 
-async function readCapped(response: Response, maxBytes: number): Promise<string> {
+async function readCapped(response: Response, maxBytes: number): Promise<Uint8Array> {
   const reader = response.body?.getReader();
-  if (!reader) return '';
+  if (!reader) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
@@ -63,7 +67,66 @@ async function readCapped(response: Response, maxBytes: number): Promise<string>
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+/** One outbound request, from either payload encoding. */
+interface OutboundRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: string | Uint8Array;
+  timeoutMs?: number;
+}
+
+/** Performs `input` within the allowed hosts, the size cap and the timeouts. @throws Error with a clear message */
+async function send(
+  input: OutboundRequest,
+  ctx: PluginContext<HttpActionsConfig>,
+  callTimeoutMs: number | undefined,
+): Promise<{ statusCode: number; headers: Record<string, string>; body: Uint8Array }> {
+  let url: URL;
+  try {
+    url = new URL(input.url);
+  } catch {
+    throw new Error(`payload.url: not a valid URL: ${JSON.stringify(input.url)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`payload.url: scheme "${url.protocol.slice(0, -1)}" is not http or https`);
+  }
+  const { allowedHosts, maxResponseBytes, defaultTimeoutMs } = ctx.config;
+  if (!isHostAllowed(url, allowedHosts)) {
+    throw new Error(`host "${effectiveHost(url)}" is not in allowedHosts (${allowedHosts.join(', ') || 'empty'})`);
+  }
+  const timeoutMs = Math.min(input.timeoutMs ?? defaultTimeoutMs, callTimeoutMs ?? Number.POSITIVE_INFINITY);
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
+  const started = performance.now();
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: input.method.toUpperCase(),
+      headers: input.headers,
+      ...(input.body === undefined || input.body.length === 0
+        ? {}
+        : { body: typeof input.body === 'string' ? input.body : new Uint8Array(input.body) }),
+      redirect: 'manual',
+      signal,
+    });
+  } catch (error) {
+    if (signal.aborted && !ctx.signal.aborted)
+      throw new Error(`request to ${url.origin} timed out after ${timeoutMs} ms`);
+    throw new Error(`request to ${url.origin} failed: ${(error as Error).cause ?? (error as Error).message}`);
+  }
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  const body = await readCapped(response, maxResponseBytes);
+  ctx.log.debug(
+    { statusCode: response.status, durationMs: Math.round(performance.now() - started) },
+    'http request done',
+  );
+  return { statusCode: response.status, headers, body };
 }
 
 definePlugin<HttpActionsConfig>({
@@ -78,51 +141,20 @@ definePlugin<HttpActionsConfig>({
   capabilities: {
     'http-actions@1.0.0-alpha': {
       SendRequest: async (request, ctx) => {
+        // CRE binaries send a protobuf Any(capabilities.networking.http.v1alpha.Request) and get a protobuf Response.
+        if (isProtoAny(request.payload)) {
+          let input: OutboundRequest;
+          try {
+            input = decodeHttpActionsRequest(request.payload);
+          } catch (error) {
+            throw new Error(`payload: not a valid http-actions Request: ${(error as Error).message}`);
+          }
+          return encodeHttpActionsResponse(await send(input, ctx, request.timeoutMs));
+        }
         const parsed = requestSchema.safeParse(request.json());
         if (!parsed.success) throw new Error(zodMessage(parsed.error, 'payload'));
-        const input = parsed.data;
-        let url: URL;
-        try {
-          url = new URL(input.url);
-        } catch {
-          throw new Error(`payload.url: not a valid URL: ${JSON.stringify(input.url)}`);
-        }
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-          throw new Error(`payload.url: scheme "${url.protocol.slice(0, -1)}" is not http or https`);
-        }
-        const { allowedHosts, maxResponseBytes, defaultTimeoutMs } = ctx.config;
-        if (!isHostAllowed(url, allowedHosts)) {
-          throw new Error(
-            `host "${effectiveHost(url)}" is not in allowedHosts (${allowedHosts.join(', ') || 'empty'})`,
-          );
-        }
-        const timeoutMs = Math.min(input.timeoutMs ?? defaultTimeoutMs, request.timeoutMs ?? Number.POSITIVE_INFINITY);
-        const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
-        const started = performance.now();
-        let response: Response;
-        try {
-          response = await fetch(url, {
-            method: input.method.toUpperCase(),
-            headers: input.headers,
-            ...(input.body === undefined ? {} : { body: input.body }),
-            redirect: 'manual',
-            signal,
-          });
-        } catch (error) {
-          if (signal.aborted && !ctx.signal.aborted)
-            throw new Error(`request to ${url.origin} timed out after ${timeoutMs} ms`);
-          throw new Error(`request to ${url.origin} failed: ${(error as Error).cause ?? (error as Error).message}`);
-        }
-        const headers: Record<string, string> = {};
-        response.headers.forEach((value, name) => {
-          headers[name] = value;
-        });
-        const body = await readCapped(response, maxResponseBytes);
-        ctx.log.debug(
-          { statusCode: response.status, durationMs: Math.round(performance.now() - started) },
-          'http request done',
-        );
-        return { statusCode: response.status, headers, body };
+        const response = await send(parsed.data, ctx, request.timeoutMs);
+        return { ...response, body: Buffer.from(response.body).toString('utf8') };
       },
     },
   },

@@ -1,7 +1,14 @@
 /** End to end: a capability call through the supervisor into the real http-actions plugin, to a loopback server. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { AnySchema, anyPack, anyUnpack } from '@bufbuild/protobuf/wkt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { bytesText, textBytes } from '../../../sdk/protocol/index.js';
+import {
+  RequestSchema as HttpRequestSchema,
+  ResponseSchema as HttpResponseSchema,
+} from '../../../sdk/protocol/proto/gen/capabilities/networking/http/v1alpha/client_pb.js';
 import { effectiveHost, isHostAllowed } from '../../../plugins/http-actions/allowed-hosts.js';
 import { call, text, withPlugins } from './helpers.js';
 
@@ -44,6 +51,37 @@ const httpActions = () => ({
 });
 
 describe('http-actions plugin', () => {
+  test('answers a CRE protobuf Request with a protobuf Response', async () => {
+    await withPlugins([httpActions()], async ({ registry }) => {
+      const payload = anyPack(
+        HttpRequestSchema,
+        create(HttpRequestSchema, {
+          url: `http://127.0.0.1:${port}/proto`,
+          method: 'PUT',
+          body: textBytes('binary body'),
+          multiHeaders: { 'X-Token': { values: ['p'] } },
+        }),
+      );
+      const response = await registry
+        .getExecutable('http-actions@1.0.0-alpha')
+        .execute({
+          method: 'SendRequest',
+          payload: toBinary(AnySchema, payload),
+          metadata: { workflowId: 'w', workflowExecutionId: 'e'.repeat(64), referenceId: '0' },
+        });
+      expect(response.error).toBeUndefined();
+      const decoded = anyUnpack(fromBinary(AnySchema, response.payload!), HttpResponseSchema)!;
+      expect(decoded.statusCode).toBe(201);
+      expect(decoded.multiHeaders['x-test']?.values).toEqual(['yes']);
+      expect(JSON.parse(bytesText(decoded.body))).toEqual({
+        method: 'PUT',
+        url: '/proto',
+        header: 'p',
+        body: 'binary body',
+      });
+    });
+  });
+
   test('performs an HTTP request to an allowed loopback host and answers status, headers and body', async () => {
     await withPlugins([httpActions()], async ({ registry }) => {
       const request = {
