@@ -33,6 +33,7 @@ export {
 export { addBuiltinCapabilities, type BuiltinCapabilities } from './capabilities/builtin.js';
 export { CONSENSUS_ID, LocalConsensus } from './capabilities/consensus.js';
 export { CRON_TRIGGER_ID, CronTrigger, cronEvent } from './capabilities/cron-trigger.js';
+export { HTTP_TRIGGER_ID, HttpTrigger } from './capabilities/http-trigger.js';
 export { MANUAL_TRIGGER_ID, ManualTrigger } from './capabilities/manual-trigger.js';
 export {
   loadPluginsFile,

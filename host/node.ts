@@ -67,7 +67,7 @@ export interface WorkflowNode {
 export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode> {
   const logger = options.logger ?? silentLogger();
   const registry = new CapabilityRegistry();
-  const builtins = addBuiltinCapabilities(registry);
+  const builtins = addBuiltinCapabilities(registry, logger);
   const store = options.store ?? new MemoryStore();
   const runner = new WasmRunner({ workers: options.workers, limits: options.limits });
   const pluginsFile =
@@ -133,6 +133,7 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
       await gateway?.close();
       await binaries.close();
       builtins.cron.close();
+      await builtins.http.close();
       donRouting?.restore();
       await supervisor?.stop();
       await runner.close();
