@@ -245,6 +245,16 @@ export function cron(schedule: string): TriggerSpec {
   return new TriggerSpec("cron-trigger@1.0.0", "Trigger", '{"schedule":"' + schedule + '"}');
 }
 
+/**
+ * `http-trigger@1.0.0-alpha`: fired by a `POST /triggers/<workflowId>/trigger_<i>` to the host's loopback
+ * endpoint, signed by one of `authorizedKeys` (EVM addresses). The payload is `{"input": <body>, "key": <signer>}`.
+ */
+export function http(authorizedKeys: string[]): TriggerSpec {
+  let keys = "";
+  for (let i = 0; i < authorizedKeys.length; i++) keys += (i > 0 ? "," : "") + '"' + authorizedKeys[i] + '"';
+  return new TriggerSpec("http-trigger@1.0.0-alpha", "Trigger", '{"authorizedKeys":[' + keys + "]}");
+}
+
 /** `manual-trigger@1.0.0`: fired by `cwh trigger` / `cwh run --payload`. */
 export function manual(): TriggerSpec {
   return new TriggerSpec("manual-trigger@1.0.0", "Trigger", "{}");

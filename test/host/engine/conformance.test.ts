@@ -70,8 +70,12 @@ describe('workflow engine and SDK conformance', () => {
       'manual-trigger@1.0.0',
       'manual-trigger@1.0.0',
       'cron-trigger@1.0.0',
+      'http-trigger@1.0.0-alpha',
     ]);
     expect(JSON.parse(bytesText(subscriptions[2]!.payload))).toEqual({ schedule: '0 0 * * * *' });
+    expect(JSON.parse(bytesText(subscriptions[3]!.payload))).toEqual({
+      authorizedKeys: ['0x1111111111111111111111111111111111111111'],
+    });
   });
 
   test('passes the workflow config through unchanged', async () => {
@@ -159,7 +163,7 @@ describe('workflow engine and SDK conformance', () => {
   test('routes multiple triggers by index', async () => {
     expect(text(await run({}, 1))).toBe('"trigger-1"');
     expect(text(await run({}, 2))).toBe('"cron"');
-    await expect(run({}, 3)).rejects.toThrow('has 3 trigger subscription(s); index 3 does not exist');
+    await expect(run({}, 4)).rejects.toThrow('has 4 trigger subscription(s); index 4 does not exist');
   });
 
   test('seeds DON-mode randomness with the execution id: same id same value, different ids differ', async () => {
