@@ -17,11 +17,12 @@ import {
 } from '../../sdk/confidential/relay-wire.js';
 import { ConfigError } from '../../sdk/protocol/errors.js';
 import {
-  capabilityResponseHash,
+  capabilityResponseHasher,
+  type ResponseHasher,
   ParamsError,
   type RelaySignature,
   relaySigningPayload,
-  secretsResponseHash,
+  secretsResponseHasher,
   validateCapabilityExecuteParams,
   validateSecretsGetParams,
 } from '../../sdk/trust/index.js';
@@ -156,9 +157,10 @@ const VALIDATORS: Record<RelayMethod, (params: unknown) => unknown> = {
   [SecretsGetRequest.method]: validateSecretsGetParams,
   [CapabilityExecuteRelayRequest.method]: validateCapabilityExecuteParams,
 };
-const HASHERS: Record<RelayMethod, (params: unknown, result: unknown) => Uint8Array> = {
-  [SecretsGetRequest.method]: secretsResponseHash,
-  [CapabilityExecuteRelayRequest.method]: capabilityResponseHash,
+/** Per request: params validated and encoded once, then each node's result hashed against them. */
+const HASHERS: Record<RelayMethod, (params: unknown) => ResponseHasher> = {
+  [SecretsGetRequest.method]: secretsResponseHasher,
+  [CapabilityExecuteRelayRequest.method]: capabilityResponseHasher,
 };
 
 /** The gateway. `handle` is the whole behaviour; `startGatewayServer` puts it on loopback HTTP. */
@@ -287,11 +289,11 @@ export class RelayGateway {
   ): Promise<{ response: JsonRpcResponse; outcome: GatewayOutcome }> {
     const { f, requestTimeoutMs, sendTimeoutMs } = this.options;
     const nodes = this.#nodes;
-    const hash = HASHERS[method];
+    const hash = HASHERS[method](params);
     const aggregator = new QuorumAggregator<unknown>(
       nodes.length,
       f,
-      (result) => hash(params, result),
+      hash,
       (index) => nodes[index]?.signer?.toLowerCase(),
       this.#verifier,
     );

@@ -23,11 +23,11 @@ import {
   type CapabilityExecuteParams,
   type CapabilityExecuteResult,
   capabilityExecuteBinding,
-  capabilityResponseHash,
+  capabilityResponseHasher,
   type SecretsGetParams,
   type SecretsGetResult,
   secretsGetBinding,
-  secretsResponseHash,
+  secretsResponseHasher,
   toChecksumAddress,
   verifyQuorum,
 } from '../trust/index.js';
@@ -181,7 +181,7 @@ export class RelayClient implements EnclaveRelay {
       result = await this.#call<SecretsGetParams, SecretsGetResult>(
         SecretsGetRequest.method,
         params,
-        (r) => secretsResponseHash(params, r),
+        secretsResponseHasher(params),
         signal,
       );
     } catch (error) {
@@ -228,7 +228,7 @@ export class RelayClient implements EnclaveRelay {
       const result = await this.#call<CapabilityExecuteParams, CapabilityExecuteResult>(
         CapabilityExecuteRelayRequest.method,
         params,
-        (r) => capabilityResponseHash(params, r),
+        capabilityResponseHasher(params),
         signal,
       );
       if (result.error !== undefined && result.error !== '') return { error: result.error };

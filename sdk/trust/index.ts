@@ -48,10 +48,13 @@ export {
   canonicalSecretsGetParams,
   capabilityExecuteBinding,
   capabilityResponseHash,
+  capabilityResponseHasher,
   DOMAIN_TAGS,
   domainHash,
+  type ResponseHasher,
   secretsGetBinding,
   secretsResponseHash,
+  secretsResponseHasher,
 } from './relay-hash.js';
 export {
   type CapabilityExecuteParams,

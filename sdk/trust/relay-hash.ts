@@ -139,6 +139,52 @@ export function capabilityExecuteBinding(params: unknown): Uint8Array {
   return domainHash(DOMAIN_TAGS.capabilityExecute, canonicalCapabilityExecuteParams(params));
 }
 
+/** Hashes one relay result against params validated once; see {@link secretsResponseHasher}. */
+export type ResponseHasher = (result: unknown) => Uint8Array;
+
+/**
+ * Prepares the hashing of relay results for one `confidential.secrets.get` request: the params are validated and
+ * encoded once, and each result (one per relay node) is then validated and hashed (protocol.md section 2,
+ * "Secrets response").
+ * @param params - the request params (`attestation` ignored).
+ * @returns a function from a vault result to its 32-byte SHA-256.
+ * @throws ParamsError when the params do not validate; the returned function throws when a result does not.
+ */
+export function secretsResponseHasher(params: unknown): ResponseHasher {
+  const prefix = concatBytes(
+    DOMAIN_SEPARATOR,
+    utf8Bytes('\nSecretsResponseResult\n'),
+    ...secretsRequestParts(validateSecretsGetParams(params)),
+  );
+  return (result) => {
+    const r: SecretsGetResult = validateSecretsGetResult(result);
+    const entries = sortBy(r.secrets, (e) => [utf8Bytes(e.id.namespace), utf8Bytes(e.id.key), utf8Bytes(e.ciphertext)]);
+    const resultParts = entries.flatMap((e) => {
+      const shares = e.shares.map(utf8Bytes).sort(compareBytes);
+      return [str(e.id.key), str(e.id.namespace), str(e.ciphertext), cnt(shares.length), ...shares.map(lp)];
+    });
+    return sha256(concatBytes(prefix, cnt(entries.length), ...resultParts));
+  };
+}
+
+/**
+ * Prepares the hashing of relay results for one `confidential.capability.execute` request (protocol.md section 2,
+ * "Capability response"), validating and encoding the params once.
+ * @returns a function from a capability result to its 32-byte SHA-256.
+ * @throws ParamsError when the params do not validate; the returned function throws when a result does not.
+ */
+export function capabilityResponseHasher(params: unknown): ResponseHasher {
+  const prefix = concatBytes(
+    DOMAIN_SEPARATOR,
+    utf8Bytes('\nCapabilityResponseResult\n'),
+    ...capabilityRequestParts(validateCapabilityExecuteParams(params)),
+  );
+  return (result) => {
+    const r: CapabilityExecuteResult = validateCapabilityExecuteResult(result);
+    return sha256(concatBytes(prefix, str(r.payload ?? ''), str(r.error ?? '')));
+  };
+}
+
 /**
  * What relay nodes sign for `confidential.secrets.get` (protocol.md section 2, "Secrets response").
  * @param params - the request params (validated here; `attestation` ignored).
@@ -147,22 +193,7 @@ export function capabilityExecuteBinding(params: unknown): Uint8Array {
  * @throws ParamsError when the params or the result do not validate.
  */
 export function secretsResponseHash(params: unknown, result: unknown): Uint8Array {
-  const p = validateSecretsGetParams(params);
-  const r: SecretsGetResult = validateSecretsGetResult(result);
-  const entries = sortBy(r.secrets, (e) => [utf8Bytes(e.id.namespace), utf8Bytes(e.id.key), utf8Bytes(e.ciphertext)]);
-  const resultParts = entries.flatMap((e) => {
-    const shares = e.shares.map(utf8Bytes).sort(compareBytes);
-    return [str(e.id.key), str(e.id.namespace), str(e.ciphertext), cnt(shares.length), ...shares.map(lp)];
-  });
-  return sha256(
-    concatBytes(
-      DOMAIN_SEPARATOR,
-      utf8Bytes('\nSecretsResponseResult\n'),
-      ...secretsRequestParts(p),
-      cnt(entries.length),
-      ...resultParts,
-    ),
-  );
+  return secretsResponseHasher(params)(result);
 }
 
 /**
@@ -171,15 +202,5 @@ export function secretsResponseHash(params: unknown, result: unknown): Uint8Arra
  * @throws ParamsError when the params or the result do not validate.
  */
 export function capabilityResponseHash(params: unknown, result: unknown): Uint8Array {
-  const p = validateCapabilityExecuteParams(params);
-  const r: CapabilityExecuteResult = validateCapabilityExecuteResult(result);
-  return sha256(
-    concatBytes(
-      DOMAIN_SEPARATOR,
-      utf8Bytes('\nCapabilityResponseResult\n'),
-      ...capabilityRequestParts(p),
-      str(r.payload ?? ''),
-      str(r.error ?? ''),
-    ),
-  );
+  return capabilityResponseHasher(params)(result);
 }

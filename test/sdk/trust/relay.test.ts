@@ -7,6 +7,7 @@ import {
   canonicalSecretsGetParams,
   capabilityExecuteBinding,
   capabilityResponseHash,
+  capabilityResponseHasher,
   domainHash,
   ParamsError,
   relayPublicKey,
@@ -466,5 +467,25 @@ describe('verifyQuorum', () => {
 
   test('rejects a negative f', () => {
     expect(() => verifyQuorum([], known, -1, hashOf)).toThrow('quorum: f must be a non-negative integer, got -1');
+  });
+});
+
+describe('prepared response hashers', () => {
+  test('give the same hashes as the one-shot functions, for every result of one request', () => {
+    const params = {
+      workflow_id: 'wf',
+      owner: '0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed',
+      execution_id: 'ab'.repeat(32),
+      reference_id: '3',
+      capability_id: 'echo@1.0.0',
+      payload: Buffer.from('x').toString('base64'),
+    };
+    const hasher = capabilityResponseHasher(params);
+    for (const result of [{ payload: 'YQ==' }, { error: 'boom' }, {}]) {
+      expect(hasher(result)).toEqual(capabilityResponseHash(params, result));
+    }
+    expect(() => capabilityResponseHasher({ ...params, owner: 'nope' })).toThrow(
+      'owner must be a 0x-prefixed 20-byte hex address',
+    );
   });
 });
