@@ -62,13 +62,11 @@ describe('http-actions plugin', () => {
           multiHeaders: { 'X-Token': { values: ['p'] } },
         }),
       );
-      const response = await registry
-        .getExecutable('http-actions@1.0.0-alpha')
-        .execute({
-          method: 'SendRequest',
-          payload: toBinary(AnySchema, payload),
-          metadata: { workflowId: 'w', workflowExecutionId: 'e'.repeat(64), referenceId: '0' },
-        });
+      const response = await registry.getExecutable('http-actions@1.0.0-alpha').execute({
+        method: 'SendRequest',
+        payload: toBinary(AnySchema, payload),
+        metadata: { workflowId: 'w', workflowExecutionId: 'e'.repeat(64), referenceId: '0' },
+      });
       expect(response.error).toBeUndefined();
       const decoded = anyUnpack(fromBinary(AnySchema, response.payload!), HttpResponseSchema)!;
       expect(decoded.statusCode).toBe(201);
