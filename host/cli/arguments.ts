@@ -1,8 +1,11 @@
 /** Argument handling shared by the `cwh` commands: usage errors, JSON arguments, workflow sources. */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { textBytes } from '../../sdk/protocol/index.js';
+import { textBytes, type TriggerSubscription } from '../../sdk/protocol/index.js';
+import { isProtoAny } from '../../sdk/protocol/proto/payloads.js';
 import { compileWorkflow, isWorkflowDir } from '../../sdk/workflow/index.js';
+import { CRON_TRIGGER_ID, CronTrigger, cronEvent, parseCronSchedule } from '../capabilities/cron-trigger.js';
+import type { TriggerEvent } from '../registry/registry.js';
 
 /** Thrown by command actions for bad usage (exit code 2). */
 export class UsageError extends Error {
@@ -67,4 +70,17 @@ export async function loadWorkflowSource(target: string): Promise<WorkflowSource
     ...(existsSync(config) ? { config } : {}),
     ...(existsSync(attributes) ? { attributes } : {}),
   };
+}
+
+/**
+ * The event a command fires at one subscription: the given payload, or a default one — for a cron subscription the
+ * next scheduled time (JSON, or protobuf for CRE binaries), otherwise `{}`.
+ */
+export function triggerEventFor(subscription: TriggerSubscription, payload?: Uint8Array): TriggerEvent {
+  const eventId = `cli-${Date.now()}-${process.pid}`;
+  if (payload !== undefined) return { eventId, payload };
+  if (subscription.id === CRON_TRIGGER_ID) {
+    return cronEvent(CronTrigger.nextRun(parseCronSchedule(subscription.payload)), isProtoAny(subscription.payload));
+  }
+  return { eventId, payload: textBytes('{}') };
 }

@@ -1,14 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { bytesText, textBytes } from '../../sdk/protocol/index.js';
-import { isProtoAny } from '../../sdk/protocol/proto/payloads.js';
-import { CRON_TRIGGER_ID, CronTrigger, cronEvent, parseCronSchedule } from '../capabilities/cron-trigger.js';
+import { bytesText } from '../../sdk/protocol/index.js';
 import type { ExecutionReport } from '../engine/index.js';
 import { createLogger } from '../log/logger.js';
 import { startNode } from '../node.js';
 import { parseWorkflowAttributes } from '../workflows/attributes.js';
 import { DEFAULT_WORKFLOW_TAG, computeWorkflowId } from '../workflows/registry.js';
-import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, UsageError } from './arguments.js';
+import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, triggerEventFor, UsageError } from './arguments.js';
 
 /** Owner used by `cwh run` for workflows run without deployment. */
 export const LOCAL_OWNER = '0x0000000000000000000000000000000000000000';
@@ -120,15 +118,7 @@ export function registerRunCommand(program: Command): void {
             `--trigger: the workflow has ${deployed.subscriptions.length} trigger subscription(s); index ${triggerIndex} does not exist`,
           );
         }
-        const event =
-          payload !== undefined
-            ? { eventId: `cli-${Date.now()}`, payload }
-            : subscription.id === CRON_TRIGGER_ID
-              ? cronEvent(
-                  CronTrigger.nextRun(parseCronSchedule(subscription.payload)),
-                  isProtoAny(subscription.payload),
-                )
-              : { eventId: `cli-${Date.now()}`, payload: textBytes('{}') };
+        const event = triggerEventFor(subscription, payload);
         const report = await node.engine.execute(workflowId, triggerIndex, event);
         printReport(report, options.json === true);
         process.exitCode = report.status === 'succeeded' ? 0 : 1;

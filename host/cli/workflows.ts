@@ -15,8 +15,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { bytesText, textBytes } from '../../sdk/protocol/index.js';
-import { CRON_TRIGGER_ID, CronTrigger, cronEvent } from '../capabilities/cron-trigger.js';
+import { bytesText } from '../../sdk/protocol/index.js';
 import type { ExecutionReport } from '../engine/index.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { startNode } from '../node.js';
@@ -24,7 +23,7 @@ import { DEFAULT_DATA_DIR, openStore } from '../store/sql.js';
 import type { ExecutionRecord, ExecutionStatus, WorkflowSpec } from '../store/store.js';
 import { parseWorkflowAttributes } from '../workflows/attributes.js';
 import { WorkflowRegistry } from '../workflows/registry.js';
-import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, UsageError } from './arguments.js';
+import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, triggerEventFor, UsageError } from './arguments.js';
 
 /**
  * Base of the binary URLs stored at deployment. The running host serves binaries on an ephemeral loopback port and
@@ -252,7 +251,8 @@ export function registerWorkflowCommands(program: Command): void {
         logger: log,
         store,
         pluginsFile: flags.plugins === false ? false : flags.plugins === undefined ? undefined : resolve(flags.plugins),
-        pluginStart: 'lazy',
+        // A confidential workflow needs the enclave and the relay gateway, which start with every plugin.
+        pluginStart: isConfidential(spec) ? 'eager' : 'lazy',
         limits: timeoutMs === undefined ? undefined : { timeoutMs: Math.max(1, timeoutMs) },
         workers: 1,
       });
@@ -263,13 +263,7 @@ export function registerWorkflowCommands(program: Command): void {
           `--index: workflow ${workflowId} has ${deployed.subscriptions.length} trigger subscription(s); index ${index} does not exist`,
         );
       }
-      const eventId = `cli-${Date.now()}-${process.pid}`;
-      const event =
-        payload !== undefined
-          ? { eventId, payload }
-          : subscription.id === CRON_TRIGGER_ID
-            ? cronEvent(CronTrigger.nextRun(JSON.parse(bytesText(subscription.payload)).schedule))
-            : { eventId, payload: textBytes('{}') };
+      const event = triggerEventFor(subscription, payload);
       const report = await node.engine.execute(workflowId, index, event);
       printReport(report, flags.json === true);
       process.exitCode = report.status === 'succeeded' ? 0 : 1;
