@@ -6,11 +6,18 @@
  * The binary goes to `<dir>/build/workflow.wasm`.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository's `sdk/` directory, which holds the `workflow` AssemblyScript package. */
 const SDK_DIR = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../../../sdk', import.meta.url));
+
+const require = createRequire(import.meta.url);
+/** json-as's compiler transform (its package `main`), resolved from this installation. */
+const JSON_AS_TRANSFORM = require.resolve('json-as');
+/** The node_modules directory that holds json-as. */
+const NODE_MODULES_DIR = dirname(dirname(require.resolve('json-as/package.json')));
 
 /** Path of the compiled binary of a workflow directory. */
 export function workflowBinaryPath(dir: string): string {
@@ -69,10 +76,14 @@ export async function compileWorkflow(
     '--optimize',
     '--runtime',
     'incremental',
+    // Packages resolve from the SDK (the `workflow` package) and from this installation's node_modules (json-as),
+    // so that a workflow anywhere on disk compiles.
     '--path',
     relative(process.cwd(), SDK_DIR) || '.',
+    '--path',
+    relative(process.cwd(), NODE_MODULES_DIR) || '.',
     '--transform',
-    'json-as',
+    JSON_AS_TRANSFORM,
     '--use',
     'abort=~lib/workflow/assembly/index/guestAbort',
   ];
