@@ -33,7 +33,12 @@ async function vaultDir(options: StoreOptions): Promise<string> {
 
 function openStore(dir: string): VaultStore {
   try {
-    return new VaultStore(dir);
+    return new VaultStore(dir, {
+      onUnsafeKeyFile: ({ file, mode }) =>
+        process.stderr.write(
+          `cwh: warning: ${file} was accessible to others (mode ${mode.toString(8)}); set to 0600\n`,
+        ),
+    });
   } catch (error) {
     throw new Error(`cannot open the vault store in ${dir}: ${(error as Error).message}`);
   }

@@ -292,7 +292,12 @@ definePlugin<RelayConfig>({
   onInitialize: (ctx) => {
     // The init context's host client: a call context's client is bound to that call's signal.
     checkPolicy = createEnclavePolicyChecker(ctx.host, ctx.config.enclaveCapability);
-    secretKey = loadRelayKey(path.resolve(ctx.config.dataDir), ctx.nodeIndex, ctx.config.privateKeys);
+    secretKey = loadRelayKey(path.resolve(ctx.config.dataDir), ctx.nodeIndex, ctx.config.privateKeys, (unsafe) =>
+      ctx.log.warn(
+        { file: unsafe.file, mode: unsafe.mode.toString(8) },
+        'relay key file was accessible to others; set to 0600',
+      ),
+    );
     ctx.log.info({ node: ctx.nodeIndex, signer: bytesToHex(relayPublicKey(secretKey)) }, 'relay node ready');
     if (ctx.config.testBehaviour?.nodes.includes(ctx.nodeIndex)) {
       ctx.log.warn(

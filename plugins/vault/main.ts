@@ -73,7 +73,13 @@ definePlugin<VaultConfig>({
     return parsed.data;
   },
   onInitialize: (ctx) => {
-    store = new VaultStore(path.resolve(ctx.config.dataDir));
+    store = new VaultStore(path.resolve(ctx.config.dataDir), {
+      onUnsafeKeyFile: (unsafe) =>
+        ctx.log.warn(
+          { file: unsafe.file, mode: unsafe.mode.toString(8) },
+          'vault master key file was accessible to others; set to 0600',
+        ),
+    });
     // The init context's host client: a call context's client is bound to that call's signal.
     checkPolicy = createEnclavePolicyChecker(ctx.host, ENCLAVE_CAPABILITY_ID);
     ctx.log.info({ dataDir: store.dataDir }, 'vault store opened');

@@ -6,9 +6,10 @@
  * the file is re-read when another process (the `cwh secrets` CLI) changed it. Values never appear in errors.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { loadOrCreateKeyFile, type UnsafeKeyFile } from '../../sdk/plugin/index.js';
 import { decryptAtRest, encryptAtRest, toChecksumAddress } from '../../sdk/trust/index.js';
 
 /** File names inside the data directory. */
@@ -77,13 +78,14 @@ export class VaultStore {
   #loadedVersion = '';
 
   /**
-   * Opens (and creates at first use) the store in `dataDir`.
+   * Opens (and creates at first use) the store in `dataDir`. A master key file that group or others can access is
+   * reported through `onUnsafeKeyFile`, then tightened to 0600.
    * @throws Error when the master key file exists but is not 32 bytes of hex, or the secrets file is corrupt.
    */
-  constructor(dataDir: string) {
+  constructor(dataDir: string, options: { onUnsafeKeyFile?: (unsafe: UnsafeKeyFile) => void } = {}) {
     this.dataDir = path.resolve(dataDir);
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
-    this.#masterKey = loadOrCreateKey(path.join(this.dataDir, VAULT_FILES.masterKey));
+    this.#masterKey = loadOrCreateKey(path.join(this.dataDir, VAULT_FILES.masterKey), options.onUnsafeKeyFile);
     this.#reload();
   }
 
@@ -165,16 +167,8 @@ function fileVersion(file: string): string {
   return `${info.ino}:${info.mtimeMs}:${info.size}`;
 }
 
-function loadOrCreateKey(file: string): Uint8Array {
-  if (!existsSync(file)) {
-    try {
-      writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-  }
-  chmodSync(file, 0o600);
-  const text = readFileSync(file, 'utf8').trim();
+function loadOrCreateKey(file: string, onUnsafeMode?: (unsafe: UnsafeKeyFile) => void): Uint8Array {
+  const text = loadOrCreateKeyFile(file, { create: () => randomBytes(32).toString('hex'), onUnsafeMode });
   if (!/^[0-9a-f]{64}$/.test(text)) throw new Error(`master key file ${file} must hold 32 bytes as 64 hex characters`);
   return new Uint8Array(Buffer.from(text, 'hex'));
 }
