@@ -113,6 +113,9 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** One plugin process and its lifecycle. */
+/** Stream errors that only mean the plugin's end of fd 3 went away. */
+const PEER_GONE = /ECONNRESET|EPIPE|ERR_STREAM_DESTROYED|ERR_STREAM_WRITE_AFTER_END/;
+
 export class PluginInstance {
   readonly plugin: ResolvedPluginConfig;
   readonly index: number;
@@ -446,6 +449,8 @@ export class PluginInstance {
     this.#registerHostServices(connection);
     connection.onError(([error]) => {
       if (error instanceof MessageTooLargeError && error.direction === 'sent') return;
+      // The pipe closing under a dying plugin is not a framing error: the exit handler reports the code or signal.
+      if (PEER_GONE.test(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`)) return;
       const reason =
         error instanceof MessageTooLargeError
           ? `sent a JSON-RPC message of ${error.sizeBytes} bytes, over maxMessageBytes ${error.maxMessageBytes}`

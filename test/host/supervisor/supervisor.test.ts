@@ -46,6 +46,19 @@ describe('PluginSupervisor', () => {
     });
   });
 
+  test('a plugin killed from outside fails its in-flight call with the signal, not a pipe error', async () => {
+    await withPlugins([probe()], async ({ registry, supervisor }) => {
+      const pending = call(registry, 'probe@1.0.0', 'Hang', '{}').catch((error: Error) => error);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      process.kill(supervisor.instances('probe')[0]!.pid!, 'SIGKILL');
+      const error = await pending;
+      expect(String(error)).toContain(
+        `plugin "probe" instance 0 was killed by SIGKILL unexpectedly with 1 call(s) in flight`,
+      );
+      expect(String(error)).not.toMatch(/JSON-RPC framing/);
+    });
+  });
+
   test('a handler error comes back as a capability-level error, the plugin keeps serving', async () => {
     await withPlugins([probe()], async ({ registry }) => {
       expect(await call(registry, 'probe@1.0.0', 'Fail', '{}')).toEqual({ error: 'probe failure' });
