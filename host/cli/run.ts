@@ -1,12 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { bytesText } from '../../sdk/protocol/index.js';
-import type { ExecutionReport } from '../engine/index.js';
 import { createLogger } from '../log/logger.js';
 import { startNode } from '../node.js';
 import { parseWorkflowAttributes } from '../workflows/attributes.js';
 import { DEFAULT_WORKFLOW_TAG, computeWorkflowId } from '../workflows/registry.js';
 import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, triggerEventFor, UsageError } from './arguments.js';
+import { printExecutionReport } from './report.js';
 
 /** Owner used by `cwh run` for workflows run without deployment. */
 export const LOCAL_OWNER = '0x0000000000000000000000000000000000000000';
@@ -20,31 +19,6 @@ interface RunOptions {
   json?: boolean;
   plugins?: string | false;
   logLevel: string;
-}
-
-function printReport(report: ExecutionReport, json: boolean): void {
-  const value = report.value ? bytesText(report.value) : undefined;
-  if (json) {
-    let result: unknown = value;
-    if (value !== undefined) {
-      try {
-        result = JSON.parse(value);
-      } catch {
-        result = value;
-      }
-    }
-    const out: Record<string, unknown> = { executionId: report.executionId, status: report.status };
-    if (report.error !== undefined) out.error = report.error;
-    else out.result = result;
-    out.durationMs = Math.round(report.durationMs * 1000) / 1000;
-    out.logs = report.logs;
-    process.stdout.write(`${JSON.stringify(out)}\n`);
-    return;
-  }
-  for (const line of report.logs) process.stdout.write(`[log] ${line}\n`);
-  process.stdout.write(`execution ${report.executionId} ${report.status} in ${report.durationMs.toFixed(1)} ms\n`);
-  if (report.error !== undefined) process.stdout.write(`error: ${report.error}\n`);
-  else process.stdout.write(`result: ${value}\n`);
 }
 
 /** Registers `cwh run`. */
@@ -120,7 +94,7 @@ export function registerRunCommand(program: Command): void {
         }
         const event = triggerEventFor(subscription, payload);
         const report = await node.engine.execute(workflowId, triggerIndex, event);
-        printReport(report, options.json === true);
+        printExecutionReport(report, options.json === true);
         process.exitCode = report.status === 'succeeded' ? 0 : 1;
       } finally {
         await node.stop();

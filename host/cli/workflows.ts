@@ -16,7 +16,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bytesText } from '../../sdk/protocol/index.js';
-import type { ExecutionReport } from '../engine/index.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { startNode } from '../node.js';
 import { DEFAULT_DATA_DIR, openStore } from '../store/sql.js';
@@ -24,6 +23,7 @@ import type { ExecutionRecord, ExecutionStatus, WorkflowSpec } from '../store/st
 import { parseWorkflowAttributes } from '../workflows/attributes.js';
 import { WorkflowRegistry } from '../workflows/registry.js';
 import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, triggerEventFor, UsageError } from './arguments.js';
+import { printExecutionReport } from './report.js';
 
 /**
  * Base of the binary URLs stored at deployment. The running host serves binaries on an ephemeral loopback port and
@@ -94,38 +94,6 @@ function table(rows: string[][]): string {
         .trimEnd(),
     )
     .join('\n');
-}
-
-function printReport(report: ExecutionReport, json: boolean): void {
-  const value = report.value ? bytesText(report.value) : undefined;
-  if (json) {
-    let result: unknown = value;
-    if (value !== undefined) {
-      try {
-        result = JSON.parse(value);
-      } catch {
-        result = value;
-      }
-    }
-    const out: Record<string, unknown> = {
-      executionId: report.executionId,
-      workflowId: report.workflowId,
-      status: report.status,
-      module: report.module,
-    };
-    if (report.error !== undefined) out.error = report.error;
-    else out.result = result;
-    out.durationMs = Math.round(report.durationMs * 1000) / 1000;
-    out.logs = report.logs;
-    process.stdout.write(`${JSON.stringify(out)}\n`);
-    return;
-  }
-  for (const line of report.logs) process.stdout.write(`[log] ${line}\n`);
-  process.stdout.write(
-    `execution ${report.executionId} ${report.status} (${report.module}) in ${report.durationMs.toFixed(1)} ms\n`,
-  );
-  if (report.error !== undefined) process.stdout.write(`error: ${report.error}\n`);
-  else process.stdout.write(`result: ${value}\n`);
 }
 
 interface DeployFlags extends StoreFlags {
@@ -265,7 +233,7 @@ export function registerWorkflowCommands(program: Command): void {
       }
       const event = triggerEventFor(subscription, payload);
       const report = await node.engine.execute(workflowId, index, event);
-      printReport(report, flags.json === true);
+      printExecutionReport(report, flags.json === true, true);
       process.exitCode = report.status === 'succeeded' ? 0 : 1;
     } finally {
       if (node) await node.stop();

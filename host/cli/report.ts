@@ -1,0 +1,38 @@
+import { bytesText } from '../../sdk/protocol/index.js';
+import type { ExecutionReport } from '../engine/index.js';
+
+/**
+ * Prints one execution: its logs, status and result or error; with `json`, one object
+ * `{executionId, [workflowId, module,] status, result|error, durationMs, logs}` (the bracketed fields when
+ * `withWorkflow`). A JSON result is embedded as JSON, anything else as a string.
+ */
+export function printExecutionReport(report: ExecutionReport, json: boolean, withWorkflow = false): void {
+  const value = report.value ? bytesText(report.value) : undefined;
+  if (!json) {
+    for (const line of report.logs) process.stdout.write(`[log] ${line}\n`);
+    const module = withWorkflow ? ` (${report.module})` : '';
+    process.stdout.write(
+      `execution ${report.executionId} ${report.status}${module} in ${report.durationMs.toFixed(1)} ms\n`,
+    );
+    process.stdout.write(report.error !== undefined ? `error: ${report.error}\n` : `result: ${value}\n`);
+    return;
+  }
+  const out: Record<string, unknown> = { executionId: report.executionId };
+  if (withWorkflow) out.workflowId = report.workflowId;
+  out.status = report.status;
+  if (withWorkflow) out.module = report.module;
+  if (report.error !== undefined) out.error = report.error;
+  else out.result = parseIfJson(value);
+  out.durationMs = Math.round(report.durationMs * 1000) / 1000;
+  out.logs = report.logs;
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+function parseIfJson(value: string | undefined): unknown {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
