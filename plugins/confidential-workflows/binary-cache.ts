@@ -3,6 +3,7 @@
  * and keeps the verified ones by hash, least recently used first out, within a bytes limit.
  */
 import { createHash } from 'node:crypto';
+import { readBodyCapped } from '../../sdk/plugin/index.js';
 
 /** Options of {@link BinaryCache}; all optional. */
 export interface BinaryCacheOptions {
@@ -141,27 +142,12 @@ export class BinaryCache {
       await response.body?.cancel();
       throw new Error(`binary at ${url} is ${declared} bytes, over maxBinaryBytes ${this.maxBinaryBytes}`);
     }
-    const bytes = await readCapped(response, this.maxBinaryBytes, url);
+    const bytes = await readBodyCapped(response, this.maxBinaryBytes, {
+      what: `binary at ${url}`,
+      limitName: 'maxBinaryBytes',
+    });
     const actual = createHash('sha256').update(bytes).digest('hex');
     if (actual !== hash) throw new Error(`binary hash mismatch: expected ${hash}, got ${actual}`);
     return bytes;
   }
-}
-
-async function readCapped(response: Response, maxBytes: number, url: string): Promise<Uint8Array> {
-  const reader = response.body?.getReader();
-  if (!reader) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new Error(`binary at ${url} exceeds maxBinaryBytes ${maxBytes}`);
-    }
-    chunks.push(value);
-  }
-  return new Uint8Array(Buffer.concat(chunks));
 }

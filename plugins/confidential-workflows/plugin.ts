@@ -16,7 +16,7 @@
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { z } from 'zod';
-import { definePlugin, type Plugin } from '../../sdk/plugin/index.js';
+import { definePlugin, type Plugin, parseConfig } from '../../sdk/plugin/index.js';
 import {
   CONFIDENTIAL_EXECUTE_METHOD,
   CONFIDENTIAL_IDENTITY_METHOD,
@@ -73,17 +73,8 @@ export type EnclaveConfig = z.infer<typeof configSchema> & {
  * @throws Error naming the field, e.g. `config.enclaves[0].trustedValues[0].pcr0: expected 96 hex characters`
  */
 export function parseEnclaveConfig(raw: unknown): EnclaveConfig {
-  const parsed = configSchema.safeParse(raw ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const where = ['config', ...issue.path].map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
-    const message =
-      issue.code === 'unrecognized_keys'
-        ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`
-        : issue.message;
-    throw new Error(`${where.slice(1).replace(/\.\[/g, '[')}: ${message}`);
-  }
-  return { ...parsed.data, resolvedLimits: resolveExecutionLimits(parsed.data.limits as ExecutionLimitsOptions) };
+  const config = parseConfig(configSchema, raw);
+  return { ...config, resolvedLimits: resolveExecutionLimits(config.limits as ExecutionLimitsOptions) };
 }
 
 /** Options of {@link createEnclavePlugin}. */

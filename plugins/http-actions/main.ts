@@ -18,7 +18,7 @@
  * a too large response, a connection failure.
  */
 import { z } from 'zod';
-import { definePlugin, type PluginContext } from '../../sdk/plugin/index.js';
+import { definePlugin, type PluginContext, parseConfig, readBodyCapped } from '../../sdk/plugin/index.js';
 import { decodeHttpActionsRequest, encodeHttpActionsResponse, isProtoAny } from '../../sdk/protocol/proto/payloads.js';
 import { checkPatterns, effectiveHost, isHostAllowed } from './allowed-hosts.js';
 
@@ -50,24 +50,6 @@ const requestSchema = z
 
 function zodMessage(error: z.ZodError, what: string): string {
   return error.issues.map((i) => `${what}${i.path.length > 0 ? `.${i.path.join('.')}` : ''}: ${i.message}`).join('; ');
-}
-
-async function readCapped(response: Response, maxBytes: number): Promise<Uint8Array> {
-  const reader = response.body?.getReader();
-  if (!reader) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new Error(`response body exceeds maxResponseBytes ${maxBytes}`);
-    }
-    chunks.push(value);
-  }
-  return new Uint8Array(Buffer.concat(chunks));
 }
 
 /** One outbound request, from either payload encoding. */
@@ -121,7 +103,10 @@ async function send(
   response.headers.forEach((value, name) => {
     headers[name] = value;
   });
-  const body = await readCapped(response, maxResponseBytes);
+  const body = await readBodyCapped(response, maxResponseBytes, {
+    what: 'response body',
+    limitName: 'maxResponseBytes',
+  });
   ctx.log.debug(
     { statusCode: response.status, durationMs: Math.round(performance.now() - started) },
     'http request done',
@@ -133,10 +118,9 @@ definePlugin<HttpActionsConfig>({
   name: 'http-actions',
   version: '1.0.0-alpha',
   config: (raw) => {
-    const parsed = configSchema.safeParse(raw ?? {});
-    if (!parsed.success) throw new Error(zodMessage(parsed.error, 'config'));
-    checkPatterns(parsed.data.allowedHosts);
-    return parsed.data;
+    const config = parseConfig(configSchema, raw);
+    checkPatterns(config.allowedHosts);
+    return config;
   },
   capabilities: {
     'http-actions@1.0.0-alpha': {

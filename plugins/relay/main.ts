@@ -44,6 +44,7 @@ import {
   type PluginContext,
   type PluginRequest,
   definePlugin,
+  parseConfig,
 } from '../../sdk/plugin/index.js';
 import {
   type CapabilityExecuteParams,
@@ -281,14 +282,7 @@ function relayMethod<P, R extends SecretsGetResult | CapabilityExecuteResult>(
 definePlugin<RelayConfig>({
   name: 'relay',
   version: '1.0.0-alpha',
-  config: (raw) => {
-    const parsed = configSchema.safeParse(raw ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new Error(`config.${issue.path.join('.')}: ${issue.message}`);
-    }
-    return parsed.data;
-  },
+  config: (raw) => parseConfig(configSchema, raw),
   onInitialize: (ctx) => {
     // The init context's host client: a call context's client is bound to that call's signal.
     checkPolicy = createEnclavePolicyChecker(ctx.host, ctx.config.enclaveCapability);

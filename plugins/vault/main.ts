@@ -27,7 +27,7 @@ import {
   VAULT_SECRETS_GET_METHOD,
   type VaultSecretsGetResult,
 } from '../../sdk/confidential/relay-wire.js';
-import { definePlugin } from '../../sdk/plugin/index.js';
+import { definePlugin, parseConfig } from '../../sdk/plugin/index.js';
 import {
   sealToPublicKey,
   secretsGetBinding,
@@ -64,14 +64,7 @@ function cached(key: string): VaultSecretsGetResult | undefined {
 definePlugin<VaultConfig>({
   name: 'vault',
   version: '1.0.0-alpha',
-  config: (raw) => {
-    const parsed = configSchema.safeParse(raw ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new Error(`config.${issue.path.join('.')}: ${issue.message}`);
-    }
-    return parsed.data;
-  },
+  config: (raw) => parseConfig(configSchema, raw),
   onInitialize: (ctx) => {
     store = new VaultStore(path.resolve(ctx.config.dataDir), {
       onUnsafeKeyFile: (unsafe) =>

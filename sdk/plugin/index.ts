@@ -16,6 +16,7 @@ export {
   type PluginServer,
   type ServeOptions,
 } from './plugin.js';
+export { parseConfig, readBodyCapped } from './config.js';
 export { type KeyFileOptions, loadOrCreateKeyFile, type UnsafeKeyFile } from './key-file.js';
 export { LimitedMessageReader, LimitedMessageWriter, type MessageLimit, MessageTooLargeError } from './transport.js';
 export { bytesText, decodeBytes, encodeBytes, jsonBytes, textBytes } from '../protocol/workflow.js';
