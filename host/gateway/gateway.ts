@@ -4,7 +4,6 @@
  * out to every relay node concurrently, aggregates the signed answers to F+1 agreeing signers and answers with
  * that bucket. It is untrusted by design: the enclave re-verifies every signature.
  */
-import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import {
@@ -20,8 +19,7 @@ import {
   capabilityResponseHasher,
   type ResponseHasher,
   ParamsError,
-  type RelaySignature,
-  relaySigningPayload,
+  verifyRelaySignature,
   secretsResponseHasher,
   validateCapabilityExecuteParams,
   validateSecretsGetParams,
@@ -30,32 +28,9 @@ import { silentLogger } from '../log/logger.js';
 import { type AggregationDecision, QuorumAggregator, type SignatureVerifier } from './aggregator.js';
 
 /** DER SubjectPublicKeyInfo prefix of an ed25519 key (RFC 8410), followed by the 32 key bytes. */
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-
-/**
- * An ed25519 verifier over the section 4 signing message (`relaySigningPayload`), with OpenSSL (node:crypto) for
- * speed; key objects are cached per signer.
- */
-function ed25519Verifier(): SignatureVerifier {
-  const keys = new Map<string, KeyObject>();
-  return (hashHex: string, signature: RelaySignature): boolean => {
-    try {
-      let key = keys.get(signature.signer);
-      if (key === undefined) {
-        key = createPublicKey({
-          key: Buffer.concat([ED25519_SPKI_PREFIX, Buffer.from(signature.signer, 'hex')]),
-          format: 'der',
-          type: 'spki',
-        });
-        if (keys.size < 1024) keys.set(signature.signer, key);
-      }
-      const message = relaySigningPayload(new Uint8Array(Buffer.from(hashHex, 'hex')));
-      return verify(null, message, key, Buffer.from(signature.signature, 'hex'));
-    } catch {
-      return false;
-    }
-  };
-}
+/** Checks one relay signature over a bucket's hash (protocol.md section 4), with sdk/trust's verifier. */
+const verifyBucketSignature: SignatureVerifier = (hashHex, signature) =>
+  verifyRelaySignature(new Uint8Array(Buffer.from(hashHex, 'hex')), signature);
 import { type GatewayMetrics, type GatewayOutcome, GatewayMetrics as Metrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
 
@@ -183,7 +158,7 @@ export class RelayGateway {
     this.#log = options.logger ?? silentLogger();
     this.metrics = options.metrics ?? new Metrics();
     this.#global = new TokenBucket(this.options.globalRatePerSecond, this.options.globalBurst);
-    this.#verifier = this.options.verifySignatures ? ed25519Verifier() : undefined;
+    this.#verifier = this.options.verifySignatures ? verifyBucketSignature : undefined;
     this.#perNode = options.nodes.map(() => new TokenBucket(this.options.nodeRatePerSecond, this.options.nodeBurst));
   }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import * as ed from '@noble/ed25519';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
@@ -61,6 +62,40 @@ describe('ed25519 against Wycheproof', () => {
       expect(ed25519Verify(hex(t.sig), hex(t.msg), hex(t.pk))).toBe(result === 'valid');
     },
   );
+});
+
+describe('ed25519 verification agrees with @noble/ed25519', () => {
+  test('on every Wycheproof case', () => {
+    for (const t of wycheproof) {
+      let noble: boolean;
+      try {
+        noble = ed.verify(hex(t.sig), hex(t.msg), hex(t.pk), { zip215: false });
+      } catch {
+        noble = false;
+      }
+      expect([t.tcId, ed25519Verify(hex(t.sig), hex(t.msg), hex(t.pk))]).toEqual([t.tcId, noble]);
+    }
+  });
+
+  test('on random keys, messages and one-bit corruptions', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 200 }),
+        fc.nat(511),
+        (seed, message, bit) => {
+          const signature = ed25519Sign(message, seed);
+          const publicKey = relayPublicKey(seed);
+          const corrupted = signature.slice();
+          corrupted[bit >> 3] = corrupted[bit >> 3]! ^ (1 << (bit & 7));
+          for (const sig of [signature, corrupted]) {
+            expect(ed25519Verify(sig, message, publicKey)).toBe(ed.verify(sig, message, publicKey, { zip215: false }));
+          }
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
 });
 
 describe('relay signatures', () => {
