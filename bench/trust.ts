@@ -114,7 +114,7 @@ export async function benchTrust(): Promise<BenchRow[]> {
     const known = seeds.map((s) => relayPublicKey(s));
     const responses = seeds.slice(0, f + 1).map((s) => ({ result, signature: signRelayHash(s, hashOf(result)) }));
     const quorumMs = await timeMs(() => verifyQuorum(responses, known, f, hashOf), { minIterations: 20 });
-    rows.push(row(`verifyQuorum N=${n} (F=${f}, ${f + 1} signatures)`, quorumMs, 'ms', (f + 1) * nobleMs, '-'));
+    rows.push(row(`verifyQuorum N=${n} (F=${f}, ${f + 1} signatures)`, quorumMs, 'ms', (f + 1) * trustMs, '-'));
   }
   return rows;
 }
