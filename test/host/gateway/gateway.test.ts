@@ -227,7 +227,8 @@ describe('fan-out', () => {
     gateways.push(gateway);
     const started = performance.now();
     await gateway.handle(request());
-    expect(performance.now() - started).toBeLessThan(180);
+    // Concurrent: about one node's 100 ms; one after another would take 400 ms.
+    expect(performance.now() - started).toBeLessThan(300);
     expect(nodes.map((n) => n.calls)).toEqual([1, 1, 1, 1]);
   });
 

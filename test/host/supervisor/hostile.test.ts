@@ -38,7 +38,8 @@ describe('hostile plugins', () => {
         await expect(call(registry, 'exit-init@1.0.0', 'Execute', 'x')).rejects.toThrow(
           'capability "exit-init@1.0.0" is unavailable: plugin "exit-init" is failed (instance 0: plugin "exit-init" instance 0 exited with code 7',
         );
-        expect(performance.now() - started).toBeLessThan(100);
+        // Fails at once, not after the call timeout; the bound leaves room for a GC pause on a loaded machine.
+        expect(performance.now() - started).toBeLessThan(250);
         await echoStillServes(registry);
       },
     );

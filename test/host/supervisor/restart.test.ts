@@ -25,7 +25,8 @@ describe('restart policy', () => {
       await expect(call(registry, 'probe@1.0.0', 'Echo', 'x')).rejects.toThrow(
         /^capability "probe@1\.0\.0" is unavailable: plugin "probe" is failed \(instance 0: crashed 3 times within 30000 ms \(restart\.maxRestarts 2\); last: plugin "probe" instance 0 exited with code 3 unexpectedly/,
       );
-      expect(performance.now() - started).toBeLessThan(50);
+      // Fails at once, not after the call timeout; the bound leaves room for a GC pause on a loaded machine.
+      expect(performance.now() - started).toBeLessThan(250);
       await echoStillServes(registry);
     });
   });
