@@ -1,6 +1,6 @@
 /**
  * Compiles AssemblyScript workflows written with `sdk/workflow` into Extism plugins. Used by the build
- * (scripts/build.mjs), `cwh build` and `cwh run <dir>`.
+ * (bin/build.mjs), `cwh run <dir>` and `cwh deploy <dir>`.
  *
  * A workflow directory holds `assembly/index.ts` (exporting `execute(): i32`) and, optionally, `config.json`.
  * The binary goes to `<dir>/build/workflow.wasm`.

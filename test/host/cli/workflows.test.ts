@@ -146,7 +146,7 @@ describeLifecycle(
   () => shared,
 );
 
-// A real Postgres server: `eval "$(bash scripts/ci-postgres.sh)"` provides DATABASE_URL_TEST (.ci/run does).
+// A real Postgres server: `eval "$(bash .ci/postgres.sh)"` provides DATABASE_URL_TEST (.ci/run does).
 describe.skipIf(!adminUrl)('with DATABASE_URL', () => {
   let admin: pg.Client;
   let name: string;

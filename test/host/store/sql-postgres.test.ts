@@ -5,13 +5,13 @@ import { openStore } from '../../../host/store/sql.js';
 import type { Store } from '../../../host/store/store.js';
 import { describeStoreContract, expectSurvivesRestart } from './contract.js';
 
-// A real Postgres server: scripts/ci-postgres.sh starts one on loopback and prints DATABASE_URL_TEST. Each run of
+// A real Postgres server: .ci/postgres.sh starts one on loopback and prints DATABASE_URL_TEST. Each run of
 // this file creates its own database and drops it at the end.
 const adminUrl = process.env.DATABASE_URL_TEST;
 
 // In CI the Postgres backend must be tested, not silently skipped: .ci/run starts the server.
 test.runIf(process.env.CI === 'true')('CI provides a Postgres server in DATABASE_URL_TEST', () => {
-  expect(adminUrl, 'run `eval "$(bash scripts/ci-postgres.sh)"` before the tests').toMatch(/^postgres(ql)?:\/\//);
+  expect(adminUrl, 'run `eval "$(bash .ci/postgres.sh)"` before the tests').toMatch(/^postgres(ql)?:\/\//);
 });
 
 describe.skipIf(!adminUrl)('postgres store', () => {

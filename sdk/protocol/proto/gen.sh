@@ -6,7 +6,7 @@
 # a cache directory outside the project so that they are not project dependencies. protoc-gen-es must match the
 # @bufbuild/protobuf runtime version in package.json.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../../.." && pwd)"
 runtime="$(node -p "require('$root/node_modules/@bufbuild/protobuf/package.json').version")"
 tools="${CWH_PROTO_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/cwh-proto-tools}"
 if [[ ! -x "$tools/node_modules/.bin/buf" || ! -x "$tools/node_modules/.bin/protoc-gen-es" ]] ||

@@ -2,8 +2,8 @@
 # Starts a throwaway PostgreSQL server on 127.0.0.1 for the storage tests, installing it from Debian's packages
 # when it is missing. Idempotent and non-interactive: a second run finds the server up and only prints the URL.
 #
-#   eval "$(bash scripts/ci-postgres.sh)"      # start (install if needed); stdout is one `export` line
-#   bash scripts/ci-postgres.sh stop            # stop the server this script started
+#   eval "$(bash .ci/postgres.sh)"      # start (install if needed); stdout is one `export` line
+#   bash .ci/postgres.sh stop            # stop the server this script started
 #
 # stdout carries only `export DATABASE_URL_TEST=postgres://...`; progress goes to stderr. The URL is also written to
 # "$CWH_PG_ENV_FILE" when that variable is set. The test role may create databases: each test file makes its own.
