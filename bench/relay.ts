@@ -7,7 +7,7 @@
  *   that the gateway's own work is measured (validation, hashing, bucketing, and the F+1 signature checks).
  * Run: `npm run build && node dist/bench/relay.js`.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,8 @@ import { startNode } from '../host/node.js';
 import { VaultStore } from '../plugins/vault/store.js';
 import { encodeRelayedCall } from '../sdk/confidential/relay-wire.js';
 import { textBytes } from '../sdk/protocol/index.js';
-import { capabilityResponseHash, generateRelayKeyPair, measureEnclave, signRelayHash } from '../sdk/trust/index.js';
+import { capabilityResponseHash, generateRelayKeyPair, signRelayHash } from '../sdk/trust/index.js';
+import { writeRelayDonPluginsFile } from '../test/helpers/relay-don.js';
 import { type BenchRow, benchRow, percentile, printBenchTable } from './report.js';
 
 const root = process.cwd();
@@ -80,33 +81,7 @@ async function endToEnd(samples: number): Promise<{ confidential: number[]; loca
     { owner: OWNER, namespace: 'main', key: 'API_KEY' },
     textBytes('bench-key'),
   );
-  const dist = (file: string) => JSON.stringify(path.join(root, 'dist', file));
-  const measurement = await measureEnclave({ enclaveDir: path.join(root, 'dist/test/fixtures/plugins') });
-  const pluginsFile = path.join(dir, 'plugins.yaml');
-  writeFileSync(
-    pluginsFile,
-    [
-      'plugins:',
-      '  - name: confidential-workflows',
-      `    command: [node, ${dist('test/fixtures/plugins/enclave-with-relay.js')}]`,
-      '    capabilities: ["confidential-workflows@1.0.0-alpha"]',
-      `    config: { enclaves: [{ trustedValues: [${JSON.stringify(measurement)}], caRootsPEM: dev }], workers: 1, relay: {} }`,
-      '  - name: relay',
-      `    command: [node, ${dist('plugins/relay/main.js')}]`,
-      '    capabilities: ["confidential-relay@1.0.0-alpha"]',
-      '    config: { dataDir: relay }',
-      '    don: { nodes: 4, f: 1 }',
-      '  - name: vault',
-      `    command: [node, ${dist('plugins/vault/main.js')}]`,
-      '    capabilities: ["vault@1.0.0-alpha"]',
-      '    config: { dataDir: vault }',
-      '  - name: http-actions',
-      `    command: [node, ${dist('plugins/http-actions/main.js')}]`,
-      '    capabilities: ["http-actions@1.0.0-alpha"]',
-      '    config: { allowedHosts: ["127.0.0.1"] }',
-      '',
-    ].join('\n'),
-  );
+  const pluginsFile = await writeRelayDonPluginsFile(dir);
   const node = await startNode({
     pluginsFile,
     workers: 1,

@@ -5,7 +5,7 @@
  * DATABASE_URL). Afterwards the secret value must appear nowhere in the host's and plugins' logs or the database.
  * Needs `npm run build` (npm test builds dist and the workflows first).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,6 @@ import { openStore } from '../../host/store/sql.js';
 import type { WorkflowSpec } from '../../host/store/store.js';
 import { VaultStore } from '../../plugins/vault/store.js';
 import { RELAY_CAPABILITY_ID } from '../../sdk/confidential/relay-wire.js';
-import { measureEnclave } from '../../sdk/trust/index.js';
 import { bytesText, jsonBytes, textBytes } from '../../sdk/protocol/index.js';
 
 const root = process.cwd();
@@ -30,6 +29,8 @@ function filesUnder(dir: string): string[] {
     .filter((e) => e.isFile())
     .map((e) => path.join(e.parentPath, e.name));
 }
+
+import { writeRelayDonPluginsFile } from '../helpers/relay-don.js';
 
 describe('a confidential workflow with a secret and a capability call through the relay DON', () => {
   let dir: string;
@@ -53,37 +54,7 @@ describe('a confidential workflow with a secret and a capability call through th
     apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}/quote`;
 
     new VaultStore(path.join(dir, 'vault')).set({ owner: OWNER, namespace: 'main', key: 'API_KEY' }, textBytes(SECRET));
-    const dist = (file: string) => JSON.stringify(path.join(root, 'dist', file));
-    const pluginsFile = path.join(dir, 'plugins.yaml');
-    // The fixture enclave measures its own directory as PCR0 (and dist/sdk/runner, dist/sdk/trust): pin exactly that.
-    const measurement = await measureEnclave({ enclaveDir: path.join(root, 'dist/test/fixtures/plugins') });
-    writeFileSync(
-      pluginsFile,
-      [
-        'plugins:',
-        '  - name: confidential-workflows',
-        `    command: [node, ${dist('test/fixtures/plugins/enclave-with-relay.js')}]`,
-        '    capabilities: ["confidential-workflows@1.0.0-alpha"]',
-        '    config:',
-        `      enclaves: [{ trustedValues: [${JSON.stringify(measurement)}], caRootsPEM: dev }]`,
-        '      workers: 1',
-        '      relay: {}',
-        '  - name: relay',
-        `    command: [node, ${dist('plugins/relay/main.js')}]`,
-        '    capabilities: ["confidential-relay@1.0.0-alpha"]',
-        '    config: { dataDir: relay }',
-        '    don: { nodes: 4, f: 1 }',
-        '  - name: vault',
-        `    command: [node, ${dist('plugins/vault/main.js')}]`,
-        '    capabilities: ["vault@1.0.0-alpha"]',
-        '    config: { dataDir: vault }',
-        '  - name: http-actions',
-        `    command: [node, ${dist('plugins/http-actions/main.js')}]`,
-        '    capabilities: ["http-actions@1.0.0-alpha"]',
-        '    config: { allowedHosts: ["127.0.0.1"] }',
-        '',
-      ].join('\n'),
-    );
+    const pluginsFile = await writeRelayDonPluginsFile(dir);
     const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(line) });
     const store = await openStore({ dataDir: path.join(dir, 'db'), logger });
     node = await startNode({ pluginsFile, workers: 1, logger, store });
