@@ -2,12 +2,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ExecutionError, HostError } from '../../sdk/protocol/errors.js';
-import {
-  DEFAULT_MAX_RESPONSE_SIZE,
-  type ExecuteRequest,
-  type ExecutionResult,
-  type TriggerSubscription,
-} from '../../sdk/protocol/index.js';
+import type { ExecuteRequest, ExecutionResult, TriggerSubscription } from '../../sdk/protocol/index.js';
 import type { ExecutionLimitsOptions, WasmRunner } from '../../sdk/runner/index.js';
 import type { ModuleV2 } from '../modules/module.js';
 import { WasmModule } from '../modules/wasm.js';
@@ -79,11 +74,16 @@ export class WorkflowEngine extends EventEmitter {
   readonly #log: Logger;
   readonly #workflows = new Map<string, DeployedWorkflow>();
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Execution deadline and result size bound of local modules: the engine's limits, else the runner's. */
+  readonly #timeoutMs: number;
+  readonly #maxResponseSize: number;
 
   constructor(options: EngineOptions) {
     super();
     this.#options = options;
     this.#log = options.logger.child({ component: 'engine' });
+    this.#timeoutMs = options.limits?.timeoutMs ?? options.runner.limits.timeoutMs;
+    this.#maxResponseSize = options.limits?.maxResponseBytes ?? options.runner.limits.maxResponseBytes;
   }
 
   /** Routes a spec to its module: ConfidentialModule when its attributes say so, else a local WasmModule. */
@@ -143,12 +143,12 @@ export class WorkflowEngine extends EventEmitter {
         workflowName: spec.name,
         workflowTag: spec.tag,
       },
-      deadline: Date.now() + (this.#options.limits?.timeoutMs ?? this.#options.runner.limits.timeoutMs),
+      deadline: Date.now() + this.#timeoutMs,
       logger: this.#log,
       logs,
       subscribe: true,
     });
-    const request: ExecuteRequest = { config: spec.config, subscribe: true, maxResponseSize: this.#maxResponseSize() };
+    const request: ExecuteRequest = { config: spec.config, subscribe: true, maxResponseSize: this.#maxResponseSize };
     const result = await module.execute(request, helper);
     if (result.error !== undefined) {
       throw new ExecutionError('subscribe', `workflow ${spec.workflowId} failed its subscribe phase: ${result.error}`);
@@ -243,8 +243,7 @@ export class WorkflowEngine extends EventEmitter {
     if (!fresh) return { ...base, status: 'duplicate', durationMs: 0 };
 
     const started = performance.now();
-    const timeoutMs = this.#options.limits?.timeoutMs ?? this.#options.runner.limits.timeoutMs;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + this.#timeoutMs;
     const helper = new EngineExecutionHelper({
       registry: this.#options.registry,
       secrets: this.#options.secrets ?? NO_SECRETS,
@@ -266,7 +265,7 @@ export class WorkflowEngine extends EventEmitter {
         {
           config: spec.config,
           trigger: { id: triggerIndex, payload: event.payload },
-          maxResponseSize: this.#maxResponseSize(),
+          maxResponseSize: this.#maxResponseSize,
         },
         helper,
         { deadline },
@@ -293,14 +292,6 @@ export class WorkflowEngine extends EventEmitter {
     );
     this.emit('execution', report);
     return report;
-  }
-
-  #maxResponseSize(): number {
-    return (
-      this.#options.limits?.maxResponseBytes ??
-      this.#options.runner.limits.maxResponseBytes ??
-      DEFAULT_MAX_RESPONSE_SIZE
-    );
   }
 
   /** Waits for executions started by triggers, then undeploys every workflow. */

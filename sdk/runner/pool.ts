@@ -227,14 +227,12 @@ export class WasmRunner {
 
   #dispatch(): void {
     while (this.#queue.length > 0) {
-      let pw = this.#workers.find((w) => w.ready && w.run === null);
+      const pw = this.#workers.find((w) => w.ready && w.run === null);
       if (!pw) {
         if (this.#workers.length < this.#size) this.#spawn();
         return;
       }
-      const run = this.#queue.shift()!;
-      this.#start(pw, run);
-      pw = undefined;
+      this.#start(pw, this.#queue.shift()!);
     }
   }
 
