@@ -5,10 +5,14 @@ import { type ExecutionLimitsOptions, WasmRunner } from '../sdk/runner/index.js'
 import { BinaryServer, type BinaryServerOptions } from './binaries/server.js';
 import { addBuiltinCapabilities, type BuiltinCapabilities } from './capabilities/builtin.js';
 import { type SecretsProvider, WorkflowEngine } from './engine/index.js';
-import { type RelayGatewayStartOptions, type RunningRelayGateway, startRelayGateway } from './gateway/index.js';
+import {
+  donCapabilitiesForRemoteClient,
+  type RelayGatewayStartOptions,
+  type RunningRelayGateway,
+  startRelayGateway,
+} from './gateway/index.js';
 import { silentLogger } from './log/logger.js';
 import { type DecisionEvent, routeDonCapabilities } from './remote/index.js';
-import { RELAY_CAPABILITY_ID } from '../sdk/confidential/relay-wire.js';
 import { ConfidentialModule } from './modules/confidential.js';
 import { resolveEnclaveTrustedValues } from './modules/enclave-measurement.js';
 import { CapabilityRegistry } from './registry/registry.js';
@@ -86,20 +90,16 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
       pluginResults = await supervisor.start();
     }
   }
-  const gateway =
-    supervisor && options.pluginStart !== 'lazy'
-      ? await startRelayGateway({ supervisor, registry, logger, ...options.gateway })
-      : undefined;
-  // Every DON-hosted capability is called through the Don2Don remote client (F+1 identical or one OCR-attested
-  // response), except the relay DON, whose signed answers the gateway aggregates itself.
-  const eager = supervisor && options.pluginStart !== 'lazy' ? supervisor : null;
+  // An eager node also runs the relay gateway, and calls every other DON-hosted capability through the Don2Don
+  // remote client (F+1 identical or one OCR-attested response); a lazy node does both when its plugins start.
+  const eager = options.pluginStart === 'lazy' ? null : supervisor;
+  const gateway = eager
+    ? await startRelayGateway({ supervisor: eager, registry, logger, ...options.gateway })
+    : undefined;
   const donRouting = eager
     ? routeDonCapabilities(
         registry,
-        {
-          capabilities: () => eager.capabilities().filter((c) => c.info.id !== RELAY_CAPABILITY_ID),
-          instances: (name) => eager.instances(name),
-        },
+        donCapabilitiesForRemoteClient(eager),
         logger.child({ component: 'remote' }),
         options.onDonDecision ? { onDecision: options.onDonDecision } : {},
       )

@@ -12,6 +12,7 @@ export {
 export { GatewayMetrics, type GatewayOutcome } from './metrics.js';
 export { TokenBucket } from './rate-limit.js';
 export {
+  donCapabilitiesForRemoteClient,
   instanceNodeClient,
   type PublishedRelayConfig,
   type RelayGatewayStartOptions,

@@ -1,3 +1,4 @@
+import type { DonCapabilitySource } from '../remote/routing.js';
 /**
  * The relay DON as the host runs it: node `i` is instance `i` of the plugin serving `confidential-relay@1.0.0-alpha`
  * (a real process). At start the host reads every node's signer key (`Signer`) and publishes the signer set, F and
@@ -139,4 +140,15 @@ export async function startRelayGateway(options: RelayGatewayStartOptions): Prom
   capability.info.config = { ...visible, ...published };
   log.info({ url: server.url, nodes: instances.length, f: plugin.don.f }, 'relay gateway listening');
   return { gateway, server, published, close: () => server.close() };
+}
+
+/**
+ * The DON-hosted capabilities that go through the Don2Don remote client: every one but the relay DON, whose
+ * signed per-node answers the gateway aggregates itself (protocol.md section 4).
+ */
+export function donCapabilitiesForRemoteClient(supervisor: DonCapabilitySource): DonCapabilitySource {
+  return {
+    capabilities: () => supervisor.capabilities().filter((c) => c.info.id !== RELAY_CAPABILITY_ID),
+    instances: (name) => supervisor.instances(name),
+  };
 }

@@ -8,6 +8,7 @@ import {
   CapabilityRegistry,
   type ExecutableCapability,
 } from '../registry/registry.js';
+import { donCapabilitiesForRemoteClient } from '../gateway/relay-don.js';
 import { routeDonCapabilities } from '../remote/routing.js';
 import { registryHostServices } from './host-services.js';
 import { type PluginStartResult, PluginSupervisor } from './supervisor.js';
@@ -33,7 +34,7 @@ export function addLazyPlugins(
   const ensureStarted = () => {
     starting ??= supervisor.start().then((results) => {
       // As on an eagerly started node: DON-hosted capabilities answer through the Don2Don remote client.
-      routeDonCapabilities(started, supervisor, logger.child({ component: 'remote' }));
+      routeDonCapabilities(started, donCapabilitiesForRemoteClient(supervisor), logger.child({ component: 'remote' }));
       return results;
     });
     return starting;
