@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../../sdk/protocol/errors.js';
+import { computeWorkflowId } from '../../sdk/trust/owner-signature.js';
 import { type Logger, silentLogger } from '../log/logger.js';
 import type { Store, WorkflowSpec } from '../store/store.js';
 import { parseWorkflowAttributes } from './attributes.js';
@@ -45,20 +46,8 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
-/**
- * The deterministic id of a workflow: the same owner, name and tag always give the same id, so deploying again
- * replaces the previous deployment.
- *
- *     workflowId = hex(sha256(utf8(lowercase(owner) + "\n" + name + "\n" + tag)))
- *
- * (names and tags cannot contain control characters, so the input is unambiguous). Shell equivalent:
- * `printf '%s\n%s\n%s' "$owner_lowercase" "$name" "$tag" | sha256sum`.
- *
- * @returns 64 lowercase hex characters.
- */
-export function computeWorkflowId(owner: string, name: string, tag: string): string {
-  return createHash('sha256').update(`${owner.toLowerCase()}\n${name}\n${tag}`, 'utf8').digest('hex');
-}
+/** The deterministic id of a workflow (see sdk/trust owner-signature.ts): the same owner, name and tag give the same id. */
+export { computeWorkflowId };
 
 /**
  * The URL the enclave fetches a binary from: `${binaryUrlBase}/binaries/<hash>` (trailing slashes of the base

@@ -3,7 +3,7 @@ import { HostError } from '../protocol/errors.js';
 /**
  * The step of a trust check that failed. Attestation steps follow `shared/design/protocol.md` section 6 in
  * order (`cose` → `algorithm` → `payload` → `signature` → `chain` → `time` → `pcrs` → `user_data`); `quorum`
- * (section 4), `ocr` (section 5) and `decrypt` (section 7) name the other verifiers of this package.
+ * (section 4), `ocr` (section 5), `decrypt` (section 7) and `owner_signature` (owner-signed registrations and vault writes) name the other verifiers of this package.
  */
 export type TrustStep =
   | 'cose'
@@ -16,7 +16,8 @@ export type TrustStep =
   | 'user_data'
   | 'quorum'
   | 'ocr'
-  | 'decrypt';
+  | 'decrypt'
+  | 'owner_signature';
 
 /** A document, signature set or ciphertext failed verification. `step` names the check that failed. */
 export class TrustError extends HostError {

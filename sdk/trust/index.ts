@@ -29,6 +29,29 @@ export {
 export { ParamsError, TrustError, type TrustStep } from './errors.js';
 export { evmAddress, toChecksumAddress } from './evm-address.js';
 export { cnt, DOMAIN_SEPARATOR, lp, str, u32be, u64be } from './length-prefix.js';
+export {
+  computeWorkflowId,
+  MAX_LABEL_CHARS,
+  MAX_REGISTRATION_ATTRIBUTES_BYTES,
+  ownerAddress,
+  personalMessageDigest,
+  personalSign,
+  REGISTRATION_DOMAIN,
+  recoverPersonalSigner,
+  registrationMessage,
+  SECRET_WRITE_DOMAIN,
+  type SecretWrite,
+  type SignedSecretWrite,
+  type SignedWorkflowRegistration,
+  secretValueHash,
+  secretWriteMessage,
+  signRegistration,
+  signSecretWrite,
+  validateRegistration,
+  verifyRegistration,
+  verifySecretWrite,
+  type WorkflowRegistration,
+} from './owner-signature.js';
 export { defaultDistDir, type MeasureEnclaveOptions, measureEnclave, readCodeFiles } from './measure.js';
 export { type MeasuredFile, measureEnclaveFiles, measureFiles, PCR_LABELS } from './measurement.js';
 export { AWS_NITRO_ROOT_G1_PEM } from './nitro-root.js';
