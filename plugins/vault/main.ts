@@ -9,9 +9,11 @@
  *
  * Response payload: `{secrets: [{id, ciphertext} | {id, error}]}` in request order; `ciphertext` is hex of the
  * value sealed to `enclave_public_key` (section 7, `sealToPublicKey`, associated data `secretAad(owner, namespace,
- * key)`), `error` is `secret "<namespace>/<key>" not found`. The answer for one request (one attestation binding)
- * is cached for `sealCacheTtlMs`, so that every relay node of the DON gets the same ciphertext and can sign the
- * same hash.
+ * key)`), `error` is `secret "<namespace>/<key>" not found`. Sealing is deterministic per request
+ * (`sealToPublicKeyDeterministic`, keyed by a key derived from the master key, context = the request's
+ * `secretsGetBinding`), so every relay node of the DON gets byte-identical ciphertexts and can sign the same hash,
+ * across vault restarts and without any cache. The answer for one request is also cached for `sealCacheTtlMs`, only
+ * to save the work.
  *
  * Config: `{dataDir?: string (default ".cwh/vault", relative to plugins.yaml), sealCacheTtlMs?: number (default
  * 60000), sealCacheEntries?: number (default 10000)}`. Secret values are never logged.
@@ -29,7 +31,7 @@ import {
 } from '../../sdk/confidential/relay-wire.js';
 import { definePlugin, parseConfig } from '../../sdk/plugin/index.js';
 import {
-  sealToPublicKey,
+  sealToPublicKeyDeterministic,
   secretsGetBinding,
   toChecksumAddress,
   validateSecretsGetParams,
@@ -88,15 +90,18 @@ definePlugin<VaultConfig>({
           throw new Error(`owner ${JSON.stringify(payload.data.owner)} is not the EIP-55 form of the request's owner`);
         }
         await checkPolicy!('secrets.get', params);
-        const cacheKey = bytesToHex(secretsGetBinding(params));
+        const binding = secretsGetBinding(params);
+        const cacheKey = bytesToHex(binding);
         const hit = cached(cacheKey);
         if (hit !== undefined) return hit;
         const recipient = new Uint8Array(Buffer.from(params.enclave_public_key.replace(/^0x/i, ''), 'hex'));
+        const derivationKey = store!.sealDerivationKey();
         const result: VaultSecretsGetResult = {
           secrets: params.secrets.map(({ key, namespace }) => {
             const value = store!.get({ owner, namespace, key });
             if (value === undefined) return { id: { key, namespace }, error: `secret "${namespace}/${key}" not found` };
-            const sealed = sealToPublicKey(recipient, value, secretAad(owner, namespace, key));
+            const aad = secretAad(owner, namespace, key);
+            const sealed = sealToPublicKeyDeterministic(recipient, value, aad, derivationKey, binding);
             return { id: { key, namespace }, ciphertext: bytesToHex(sealed) };
           }),
         };

@@ -8,6 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import { loadOrCreateKeyFile, type UnsafeKeyFile } from '../../sdk/plugin/index.js';
 import { decryptAtRest, encryptAtRest, toChecksumAddress } from '../../sdk/trust/index.js';
@@ -87,6 +89,20 @@ export class VaultStore {
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     this.#masterKey = loadOrCreateKey(path.join(this.dataDir, VAULT_FILES.masterKey), options.onUnsafeKeyFile);
     this.#reload();
+  }
+
+  /**
+   * The 32-byte key of deterministic sealing (`sealToPublicKeyDeterministic`), derived from the master key:
+   * `HKDF-SHA256(masterKey, salt = "", info = "cwh-vault-seal-derivation:v1")`. Stable across restarts.
+   */
+  sealDerivationKey(): Uint8Array {
+    return hkdf(
+      sha256,
+      this.#masterKey,
+      new Uint8Array(),
+      new TextEncoder().encode('cwh-vault-seal-derivation:v1'),
+      32,
+    );
   }
 
   get #file(): string {

@@ -115,4 +115,5 @@ export {
   openSealed,
   SEAL_OVERHEAD_BYTES,
   sealToPublicKey,
+  sealToPublicKeyDeterministic,
 } from './seal.js';

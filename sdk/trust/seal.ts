@@ -73,6 +73,53 @@ export function sealToPublicKey(publicKey: Uint8Array, plaintext: Uint8Array, aa
   return concatBytes(ephemeral.publicKey, nonce, ciphertext);
 }
 
+const DETERMINISTIC_SEAL_INFO = utf8Bytes('cwh-seal-ephemeral:v1');
+
+/**
+ * Seals like {@link sealToPublicKey} (same layout, opened by {@link openSealed}), but derives the ephemeral key and
+ * the nonce instead of drawing them, so that every relay node of one request receives byte-identical ciphertexts
+ * and can sign the same response hash (docs/protocol.md "Deterministic sealing"):
+ * ```
+ * okm             = HKDF-SHA256(ikm = derivationKey, salt = context ‖ recipientPublicKey,
+ *                               info = "cwh-seal-ephemeral:v1" ‖ SHA-256(aad) ‖ SHA-256(plaintext), L = 44)
+ * ephemeralSecret = okm[0..32], nonce = okm[32..44]
+ * ```
+ * Why it is safe: the derivation is keyed by a secret only the vault holds, so the ephemeral key is as
+ * unpredictable to anyone else as a random one. The AEAD key comes from X25519(ephemeral, recipient), so a
+ * (key, nonce) pair repeats only when context, recipient, aad and plaintext all repeat, and then the whole box
+ * repeats: never one nonce with two plaintexts. The one thing it reveals is equality: the same secret sealed
+ * for the same request and the same enclave key twice gives the same bytes, which is the purpose.
+ * @param derivationKey - 32 secret bytes of the sealer (the vault derives them from its master key).
+ * @param context - bytes naming the request, e.g. its 32-byte `secretsGetBinding`.
+ * @returns `plaintext.length + 60` bytes.
+ * @throws TrustError step `decrypt` when the public key is not 32 bytes or is low-order, or the derivation key is
+ *   not 32 bytes.
+ */
+export function sealToPublicKeyDeterministic(
+  publicKey: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  derivationKey: Uint8Array,
+  context: Uint8Array,
+): Uint8Array {
+  if (publicKey.length !== 32)
+    throw new TrustError('decrypt', `recipient public key is ${publicKey.length} bytes, expected 32`);
+  if (derivationKey.length !== 32)
+    throw new TrustError('decrypt', `derivation key is ${derivationKey.length} bytes, expected 32`);
+  const okm = hkdf(
+    sha256,
+    derivationKey,
+    concatBytes(context, publicKey),
+    concatBytes(DETERMINISTIC_SEAL_INFO, sha256(aad), sha256(plaintext)),
+    44,
+  );
+  const ephemeralSecret = okm.slice(0, 32);
+  const ephemeralPublicKey = x25519.getPublicKey(ephemeralSecret);
+  const key = sealKey(sharedSecret(ephemeralSecret, publicKey), ephemeralPublicKey, publicKey);
+  const nonce = okm.slice(32, 44);
+  return concatBytes(ephemeralPublicKey, nonce, chacha20poly1305(key, nonce, aad).encrypt(plaintext));
+}
+
 /**
  * Opens a sealed box made by {@link sealToPublicKey}.
  * @param secretKey - recipient's 32-byte X25519 secret key.

@@ -46,9 +46,17 @@ export interface RelayHarness {
   stop(): Promise<void>;
 }
 
-/** Starts the DON. `relayConfig` is merged into the relay plugin's config (e.g. `testBehaviour`). */
+/**
+ * Starts the DON. `relayConfig` and `vaultConfig` are merged into the relay's and the vault's plugin config (e.g.
+ * `testBehaviour`, `sealCacheTtlMs`).
+ */
 export async function startRelayHarness(
-  options: { relayConfig?: Record<string, unknown>; maxRestarts?: number; requestTimeoutMs?: number } = {},
+  options: {
+    relayConfig?: Record<string, unknown>;
+    vaultConfig?: Record<string, unknown>;
+    maxRestarts?: number;
+    requestTimeoutMs?: number;
+  } = {},
 ): Promise<RelayHarness> {
   const dir = mkdtempSync(path.join(tmpdir(), 'cwh-relay-'));
   const logs: string[] = [];
@@ -81,7 +89,8 @@ export async function startRelayHarness(
           name: 'vault',
           command: ['node', 'dist/plugins/vault/main.js'],
           capabilities: ['vault@1.0.0-alpha'],
-          config: { dataDir: path.join(dir, 'vault') },
+          config: { dataDir: path.join(dir, 'vault'), ...options.vaultConfig },
+          restart,
         },
         { name: 'echo', command: ['node', 'dist/examples/plugins/echo/main.js'], capabilities: ['echo@1.0.0'] },
       ],

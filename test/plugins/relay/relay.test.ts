@@ -14,7 +14,7 @@ import {
   VAULT_CAPABILITY_ID,
 } from '../../../sdk/confidential/relay-wire.js';
 import { bytesText, jsonBytes, textBytes } from '../../../sdk/protocol/index.js';
-import { capabilityExecuteBinding } from '../../../sdk/trust/index.js';
+import { capabilityExecuteBinding, generateEncryptionKeyPair, secretsGetBinding } from '../../../sdk/trust/index.js';
 import { CONTEXT, MEASUREMENT, OWNER, type RelayHarness, startRelayHarness } from './harness.js';
 
 const SECRET = 'sk-relay-test-4f1c9e7d';
@@ -227,4 +227,56 @@ describe('a relay DON with hostile nodes', () => {
       await h.stop();
     }
   }, 30_000);
+});
+
+describe('a relay DON whose vault keeps no seal cache', () => {
+  let h: RelayHarness;
+  beforeAll(async () => {
+    h = await startRelayHarness({ maxRestarts: 3, vaultConfig: { sealCacheTtlMs: 0 } });
+    h.vault.set({ owner: OWNER, namespace: 'main', key: 'API_KEY' }, textBytes(SECRET));
+  }, 30_000);
+  afterAll(async () => h?.stop());
+
+  test('every relay node receives the same sealed secret, so F+1 agree on every request', async () => {
+    for (let i = 0; i < 3; i++) {
+      const [answer] = await h.client().getSecrets(CONTEXT, [{ id: 'API_KEY', namespace: 'main' }]);
+      expect(answer?.secret?.value).toBe(SECRET);
+    }
+  });
+
+  test('the vault seals one request identically before and after a restart, and the relay path still agrees', async () => {
+    const keys = generateEncryptionKeyPair();
+    const request = {
+      workflow_id: CONTEXT.workflowId,
+      owner: OWNER,
+      execution_id: CONTEXT.executionId,
+      secrets: [{ key: 'API_KEY', namespace: 'main' }],
+      enclave_public_key: Buffer.from(keys.publicKey).toString('hex'),
+    };
+    const document = await h.attestor.attest({
+      pcrs: MEASUREMENT,
+      userData: secretsGetBinding(request),
+      publicKey: keys.publicKey,
+    });
+    const call = async () => {
+      const response = await h.registry.getExecutable(VAULT_CAPABILITY_ID).execute({
+        method: 'secrets_get',
+        payload: jsonBytes({
+          request: { ...request, attestation: Buffer.from(document).toString('base64') },
+          owner: '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed',
+        }),
+        metadata: { workflowId: CONTEXT.workflowId, workflowExecutionId: CONTEXT.executionId, referenceId: '1' },
+      });
+      expect(response.error).toBeUndefined();
+      return bytesText(response.payload!);
+    };
+    const before = await call();
+    const vault = h.supervisor.instances('vault')[0]!;
+    const pid = vault.pid;
+    process.kill(pid!, 'SIGKILL');
+    await eventually(() => vault.state === 'ready' && vault.pid !== pid);
+    expect(await call()).toBe(before);
+    const [answer] = await h.client().getSecrets(CONTEXT, [{ id: 'API_KEY', namespace: 'main' }]);
+    expect(answer?.secret?.value).toBe(SECRET);
+  }, 20_000);
 });

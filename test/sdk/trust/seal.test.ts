@@ -9,6 +9,7 @@ import {
   openSealed,
   SEAL_OVERHEAD_BYTES,
   sealToPublicKey,
+  sealToPublicKeyDeterministic,
   TrustError,
 } from '../../../sdk/trust/index.js';
 
@@ -120,5 +121,61 @@ describe('encryption at rest', () => {
     expect(() => encryptAtRest(new Uint8Array(16), new Uint8Array(), new Uint8Array())).toThrow(
       'master key is 16 bytes',
     );
+  });
+});
+
+describe('deterministic sealing (docs/protocol.md "Deterministic sealing")', () => {
+  const recipient = generateEncryptionKeyPair();
+  const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
+
+  test('the same inputs give byte-identical boxes that open like random ones', () => {
+    fc.assert(
+      fc.property(bytes(), bytes(), key32, key32, (plaintext, aad, derivationKey, context) => {
+        const a = sealToPublicKeyDeterministic(recipient.publicKey, plaintext, aad, derivationKey, context);
+        const b = sealToPublicKeyDeterministic(recipient.publicKey, plaintext, aad, derivationKey, context);
+        expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+        expect(a.length).toBe(plaintext.length + SEAL_OVERHEAD_BYTES);
+        expect(openSealed(recipient.secretKey, a, aad)).toEqual(plaintext);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  test('a different plaintext, context, recipient or derivation key gives a different ephemeral key and nonce', () => {
+    fc.assert(
+      fc.property(bytes({ minLength: 1 }), key32, key32, (plaintext, derivationKey, context) => {
+        const aad = new Uint8Array([1]);
+        const base = sealToPublicKeyDeterministic(recipient.publicKey, plaintext, aad, derivationKey, context);
+        const changed = Uint8Array.from(plaintext);
+        changed[0] = changed[0]! ^ 1;
+        const otherContext = Uint8Array.from(context);
+        otherContext[0] = otherContext[0]! ^ 1;
+        const otherKey = Uint8Array.from(derivationKey);
+        otherKey[31] = otherKey[31]! ^ 1;
+        const variants = [
+          sealToPublicKeyDeterministic(recipient.publicKey, changed, aad, derivationKey, context),
+          sealToPublicKeyDeterministic(recipient.publicKey, plaintext, aad, derivationKey, otherContext),
+          sealToPublicKeyDeterministic(recipient.publicKey, plaintext, aad, otherKey, context),
+          sealToPublicKeyDeterministic(generateEncryptionKeyPair().publicKey, plaintext, aad, derivationKey, context),
+        ];
+        for (const v of variants) {
+          // ephemeral public key ‖ nonce (44 bytes) never repeats across different inputs
+          expect(Buffer.from(v.subarray(0, 44)).equals(Buffer.from(base.subarray(0, 44)))).toBe(false);
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  test('refuses a derivation key that is not 32 bytes', () => {
+    expect(() =>
+      sealToPublicKeyDeterministic(
+        recipient.publicKey,
+        new Uint8Array(1),
+        new Uint8Array(),
+        new Uint8Array(16),
+        new Uint8Array(32),
+      ),
+    ).toThrow(/derivation key is 16 bytes/);
   });
 });
