@@ -1,23 +1,34 @@
 /**
- * F+1 aggregation of signed relay answers (`shared/design/protocol.md` section 4): every answer's hash is
- * recomputed from the request params and its result, answers are bucketed by that hash, signatures of distinct
- * signers are merged (deduplicated by signer bytes), and the bucket that first reaches F+1 wins. A node's error or
- * an answer that cannot be hashed is not a vote; it only lowers what can still arrive, and the aggregation fails as
- * soon as F+1 can no longer be reached.
+ * F+1 aggregation of signed relay answers (`shared/design/protocol.md` section 4, docs/protocol.md "Quorum in
+ * the enclave"): every answer's hash is recomputed from the request params and its result, its signature is
+ * checked over that hash (when a verifier is given) BEFORE anything else is decided about it, and only then are
+ * answers bucketed by hash and deduplicated by signer. So an unknown node that claims an honest node's key with a
+ * junk signature is one error, never a "duplicate" that displaces the honest answer. A node's error or an answer
+ * that cannot be hashed or verified is not a vote; it only lowers what can still arrive, and the aggregation stops
+ * as soon as F+1 can no longer be reached. The gateway only decides when to stop: every well-formed signed answer
+ * received is kept (`answers`) and forwarded, and the enclave picks the result itself.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { RelaySignature } from '../../sdk/trust/index.js';
 
 /** The outcome once the aggregation has decided. */
 export type AggregationDecision<R> =
-  | { kind: 'quorum'; result: R; hash: string; signatures: RelaySignature[] }
+  | { kind: 'quorum'; result: R; hash: string; signatures: RelaySignature[]; answers: SignedAnswer<R>[] }
   | {
       kind: 'unobtainable';
       /** `quorum unobtainable: ...` with the counts. */
       message: string;
       /** When F+1 nodes answered the same error, that error (a node error, not a vote). */
       agreedError?: { code: number; message: string };
+      /** Every well-formed signed answer received. */
+      answers: SignedAnswer<R>[];
     };
+
+/** A node's signed answer as received (signer and signature lowercase hex). */
+export interface SignedAnswer<R> {
+  result: R;
+  signature: RelaySignature;
+}
 
 /** Counts of what arrived so far. */
 export interface AggregationCounts {
@@ -38,8 +49,6 @@ const SIGNATURE = /^[0-9a-f]{128}$/;
 interface Bucket<R> {
   result: R;
   signatures: Map<string, RelaySignature>;
-  /** Signers whose signature was checked by `verifySignature`. */
-  verified: Set<string>;
 }
 
 /** Checks one signature over a 32-byte hash (hex); the gateway passes an ed25519 verifier. */
@@ -56,6 +65,7 @@ export class QuorumAggregator<R> {
   readonly #hashMemo = new Map<string, string | null>();
   readonly #errors = new Map<string, { code: number; message: string; count: number }>();
   readonly #answered = new Set<number>();
+  readonly #answers: SignedAnswer<R>[] = [];
   #errorCount = 0;
   #votes = 0;
   #best = 0;
@@ -66,8 +76,8 @@ export class QuorumAggregator<R> {
    * @param f - F; F+1 distinct signers are required.
    * @param hashResult - recomputes the 32-byte response hash of a result from the request params.
    * @param expectedSigner - node i's ed25519 key (hex) when known; an answer signed by another key is not a vote.
-   * @param verifySignature - when given, the signatures of a bucket are checked once it reaches F+1 (lazily, so
-   *   that a request costs F+1 verifications); an invalid one is dropped and counts as an error.
+   * @param verifySignature - when given, every answer's signature is checked over its recomputed hash as it
+   *   arrives, before deduplication; an invalid one is not a vote and counts as an error.
    */
   constructor(
     nodes: number,
@@ -107,26 +117,22 @@ export class QuorumAggregator<R> {
     const vote = this.#vote(nodeIndex, answer);
     if (typeof vote === 'string') return this.#error(undefined, vote);
     if ('error' in vote) return this.#error(vote.error.code, vote.error.message);
-    const bucket = this.#buckets.get(vote.hash) ?? { result: vote.result, signatures: new Map(), verified: new Set() };
-    this.#buckets.set(vote.hash, bucket);
-    if (bucket.signatures.has(vote.signature.signer)) return this.#error(undefined, 'duplicate signer');
-    bucket.signatures.set(vote.signature.signer, vote.signature);
-    this.#votes++;
-    if (bucket.signatures.size >= this.required && this.#verify !== undefined) {
-      for (const [signer, signature] of bucket.signatures) {
-        if (bucket.verified.has(signer)) continue;
-        if (this.#verify(vote.hash, signature)) bucket.verified.add(signer);
-        else {
-          bucket.signatures.delete(signer);
-          this.#votes--;
-          this.#errorCount++;
-        }
-      }
+    this.#answers.push({ result: vote.result, signature: vote.signature });
+    if (this.#verify !== undefined && !this.#verify(vote.hash, vote.signature)) {
+      return this.#error(undefined, 'invalid signature');
     }
+    const bucket = this.#buckets.get(vote.hash) ?? { result: vote.result, signatures: new Map() };
+    this.#buckets.set(vote.hash, bucket);
+    // Verified, a duplicate is the same signer's same vote again (a replay): harmless, not counted twice.
+    // Unverified, a claimed signer proves nothing, so it must not displace another node's answer: key by node.
+    const key = this.#verify !== undefined ? vote.signature.signer : `${vote.signature.signer}#${nodeIndex}`;
+    if (bucket.signatures.has(key)) return this.#error(undefined, 'duplicate signer');
+    bucket.signatures.set(key, vote.signature);
+    this.#votes++;
     this.#best = Math.max(...[...this.#buckets.values()].map((b) => b.signatures.size), 0);
     if (bucket.signatures.size >= this.required) {
       const signatures = [...bucket.signatures.values()].sort((a, b) => (a.signer < b.signer ? -1 : 1));
-      this.#decision = { kind: 'quorum', result: bucket.result, hash: vote.hash, signatures };
+      this.#decision = { kind: 'quorum', result: bucket.result, hash: vote.hash, signatures, answers: this.#answers };
       return this.#decision;
     }
     return this.#checkReachable();
@@ -197,6 +203,7 @@ export class QuorumAggregator<R> {
         `quorum unobtainable: best ${best} of ${this.required} required agreeing signers ` +
         `(${this.#nodes} nodes: ${votes} votes in ${buckets} buckets, ${errors} errors, ${pending} pending)`,
       ...(agreed === undefined ? {} : { agreedError: { code: agreed.code, message: agreed.message } }),
+      answers: this.#answers,
     };
     return this.#decision;
   }

@@ -92,7 +92,7 @@ export interface GatewayOptions {
 
 const int = (min: number) => z.number().int().min(min);
 const optionsSchema = z.object({
-  f: int(0),
+  f: int(1),
   requestTimeoutMs: int(1).default(8000),
   sendTimeoutMs: int(1).default(1000),
   globalRatePerSecond: int(0).default(1000),
@@ -350,19 +350,23 @@ export class RelayGateway {
     const decision = outcome.decision;
     if (decision.kind === 'quorum') {
       return {
-        response: { jsonrpc: '2.0', id, result: { result: decision.result, signatures: decision.signatures } },
+        response: {
+          jsonrpc: '2.0',
+          id,
+          result: { result: decision.result, signatures: decision.signatures, answers: decision.answers },
+        },
         outcome: 'ok',
       };
     }
     if (decision.agreedError !== undefined) {
       return {
-        response: rpcError(id, decision.agreedError.code, decision.agreedError.message),
+        response: rpcError(id, decision.agreedError.code, decision.agreedError.message, { answers: decision.answers }),
         outcome: decision.agreedError.code === RelayErrorCode.InvalidParams ? 'invalid_params' : 'node_error',
       };
     }
     this.#log.warn({ method, counts: aggregator.counts() }, 'relay quorum unobtainable');
     return {
-      response: rpcError(id, RelayErrorCode.QuorumUnobtainable, decision.message),
+      response: rpcError(id, RelayErrorCode.QuorumUnobtainable, decision.message, { answers: decision.answers }),
       outcome: 'quorum_unobtainable',
     };
   }

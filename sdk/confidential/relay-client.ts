@@ -29,6 +29,7 @@ import {
   secretsGetBinding,
   secretsResponseHasher,
   toChecksumAddress,
+  type RelaySignature,
   verifyQuorum,
 } from '../trust/index.js';
 import {
@@ -68,7 +69,7 @@ export interface RelayClientOptions {
 const targetSchema = z.object({
   gatewayUrl: z.string().url('must be a URL'),
   signers: z.array(z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, 'must be 32-byte hex keys')).min(1, 'must not be empty'),
-  f: z.number().int().min(0, 'must be a non-negative integer'),
+  f: z.number().int().min(1, 'must be an integer >= 1 (F = 0 would let one signer decide)'),
 });
 const configSchema = z
   .object({
@@ -81,6 +82,29 @@ const configSchema = z
   .strict();
 
 let requestCounter = 0;
+
+/** Largest gateway response the enclave reads, in bytes (N answers of a secrets or capability result). */
+export const MAX_GATEWAY_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/** Reads a fetch response body as UTF-8, failing once it exceeds `maxBytes` (checked while streaming). */
+async function readTextCapped(response: Response, maxBytes: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  if (declared > maxBytes) throw new Error(`gateway response of ${declared} bytes exceeds ${maxBytes}`);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = response.body?.getReader();
+  while (reader !== undefined) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw new Error(`gateway response exceeds ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -135,21 +159,32 @@ export class RelayClient implements EnclaveRelay {
     }).catch((error: unknown) => {
       throw new Error(`relay gateway unreachable: ${messageOf(error)}`);
     });
-    const body = (await response.json().catch(() => undefined)) as
-      | { result?: QuorumAnswer<R>; error?: { code?: number; message?: string } }
+    const text = await readTextCapped(response, MAX_GATEWAY_RESPONSE_BYTES).catch(() => undefined);
+    let body:
+      | { result?: Partial<QuorumAnswer<R>>; error?: { code?: number; message?: string; data?: unknown } }
       | undefined;
-    if (body === undefined) throw new Error(`relay gateway answered HTTP ${response.status} without JSON`);
-    if (body.error !== undefined) throw new Error(`relay: ${String(body.error.message ?? 'error')}`);
-    const answer = body.result;
-    if (answer === undefined || !Array.isArray(answer.signatures)) throw new Error('relay: malformed answer');
-    // Never trust the gateway: every signature is checked against the known signer set.
-    const quorum = verifyQuorum(
-      answer.signatures.map((signature) => ({ result: answer.result, signature })),
-      target.signers,
-      target.f,
-      hash,
-    );
-    return quorum.result;
+    try {
+      body = text === undefined ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (body === undefined || body === null || typeof body !== 'object') {
+      throw new Error(`relay gateway answered HTTP ${response.status} without JSON`);
+    }
+    // Never trust the gateway: the enclave picks the result itself from every node answer it forwarded, each
+    // checked against the known signer set (a gateway's "unobtainable" is re-checked the same way).
+    const answers =
+      body.error !== undefined ? (body.error.data as { answers?: unknown } | undefined)?.answers : body.result?.answers;
+    const forwarded = Array.isArray(answers)
+      ? (answers.slice(0, target.signers.length * 2) as { result: R; signature: RelaySignature }[])
+      : [];
+    try {
+      return verifyQuorum(forwarded, target.signers, target.f, hash).result;
+    } catch (error) {
+      if (body.error !== undefined) throw new Error(`relay: ${String(body.error.message ?? 'error').slice(0, 1000)}`);
+      if (!Array.isArray(answers)) throw new Error('relay: malformed answer (no answers bundle)');
+      throw new Error(`relay: ${messageOf(error)}`);
+    }
   }
 
   /**

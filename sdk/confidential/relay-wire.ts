@@ -20,11 +20,18 @@ export const VAULT_CAPABILITY_ID = 'vault@1.0.0-alpha';
 /** Capability id of the enclave (plugins/confidential-workflows). Its registry config holds the trusted measurements. */
 export const ENCLAVE_CAPABILITY_ID = 'confidential-workflows@1.0.0-alpha';
 
-/** What the gateway answers once F+1 distinct signers agree: the bucket's result and its signatures, sorted by signer. */
+/**
+ * What the gateway answers once it stops collecting (docs/protocol.md "Quorum in the enclave"): `answers`, every
+ * well-formed signed node answer it received, which the enclave alone turns into a result with its own quorum rule;
+ * and, as a hint only, the bucket the gateway saw reach F+1 first (`result`, `signatures`). A failed request's
+ * JSON-RPC error carries the same `answers` in `error.data`.
+ */
 export interface QuorumAnswer<R> {
   result: R;
-  /** At least F+1 entries, sorted by signer bytes; the enclave re-verifies every one. */
+  /** At least F+1 entries, sorted by signer bytes; a hint, never trusted. */
   signatures: RelaySignature[];
+  /** At most one per relay node: each node's `{result, signature}` as received. */
+  answers: { result: R; signature: RelaySignature }[];
 }
 
 /** Enclave → gateway: read secrets sealed to the enclave's ephemeral key (section 3 params). */

@@ -96,6 +96,7 @@ export {
   ed25519Sign,
   ed25519Verify,
   generateRelayKeyPair,
+  MAX_QUORUM_DIAGNOSTIC_BYTES,
   type QuorumResult,
   type RelaySignature,
   relayPublicKey,

@@ -143,60 +143,78 @@ export function verifyRelaySignature(hash: Uint8Array, signature: RelaySignature
   return ed25519Verify(sig, relaySigningPayload(hash), signer);
 }
 
+/** Largest diagnostic of a failed quorum, in bytes (UTF-8). */
+export const MAX_QUORUM_DIAGNOSTIC_BYTES = 4096;
+
 /**
- * The enclave's quorum check (section 4): recompute each response's hash with `hashResult`, bucket by hash, and
- * accept the bucket that first (in response order) reached F+1 distinct known signers with valid signatures. Foreign,
- * invalid and duplicate signatures, and responses whose result does not hash, are skipped, not counted.
+ * The enclave's quorum check (section 4; docs/protocol.md "Quorum in the enclave"): recompute each response's hash
+ * with `hashResult`, check each signature over it, bucket by hash, and count distinct known signers. Foreign,
+ * invalid and duplicate signatures, and responses whose result does not hash, are skipped, not counted. Among the
+ * buckets with at least F+1 signers, the one with the most signers wins, then the one with the smallest hash
+ * (bytewise), so the choice never depends on the order in which an untrusted gateway lists the answers.
  *
  * @param responses - signed relay responses (untrusted).
  * @param knownSigners - the relay DON's 32-byte ed25519 public keys (hex or bytes).
- * @param f - fault tolerance F (a non-negative integer); F+1 signers are required.
+ * @param f - fault tolerance F (an integer >= 1); F+1 signers are required.
  * @param hashResult - recomputes the 32-byte response hash from a result (e.g. `r => secretsResponseHash(params, r)`).
+ * @param extraDiagnostic - counts to add to the failure message (e.g. node errors by message).
  * @returns the winning hash, result, sorted signatures and signer count.
- * @throws TrustError step `quorum` when no hash reaches F+1 valid distinct known signers, or `f` is invalid.
+ * @throws TrustError step `quorum` when no hash reaches F+1 valid distinct known signers (the message counts the
+ *   signers per hash and the skipped responses per reason, at most {@link MAX_QUORUM_DIAGNOSTIC_BYTES} bytes), or
+ *   `f` is invalid.
  */
 export function verifyQuorum<R>(
   responses: readonly SignedRelayResponse<R>[],
   knownSigners: readonly (string | Uint8Array)[],
   f: number,
   hashResult: (result: R) => Uint8Array,
+  extraDiagnostic: ReadonlyMap<string, number> = new Map(),
 ): QuorumResult<R> {
-  if (!Number.isInteger(f) || f < 0) throw new TrustError('quorum', `f must be a non-negative integer, got ${f}`);
+  if (!Number.isInteger(f) || f < 1) throw new TrustError('quorum', `f must be an integer >= 1, got ${f}`);
   const required = f + 1;
   const known = new Set(
     knownSigners.map((s) => (typeof s === 'string' ? s.toLowerCase().replace(/^0x/, '') : bytesToHex(s))),
   );
-  const buckets = new Map<
-    string,
-    { hash: Uint8Array; result: R; signatures: Map<string, RelaySignature>; reachedAt: number }
-  >();
-  let best = 0;
-  responses.forEach((response, index) => {
+  const buckets = new Map<string, { hash: Uint8Array; result: R; signatures: Map<string, RelaySignature> }>();
+  const skipped = new Map<string, number>();
+  const skip = (reason: string) => skipped.set(reason, (skipped.get(reason) ?? 0) + 1);
+  for (const response of responses) {
     const signer = typeof response?.signature?.signer === 'string' ? response.signature.signer.toLowerCase() : '';
-    if (!known.has(signer)) return;
+    if (!known.has(signer)) {
+      skip('unknown signer');
+      continue;
+    }
     let hash: Uint8Array;
     try {
       hash = hashResult(response.result);
     } catch {
-      return;
+      skip('result does not hash');
+      continue;
     }
     const key = bytesToHex(hash);
-    let bucket = buckets.get(key);
-    if (bucket?.signatures.has(signer)) return;
-    const signature = { signer, signature: String(response.signature.signature).toLowerCase() };
-    if (!verifyRelaySignature(hash, signature)) return;
-    if (bucket === undefined) {
-      bucket = { hash, result: response.result, signatures: new Map(), reachedAt: Number.POSITIVE_INFINITY };
-      buckets.set(key, bucket);
+    const bucket = buckets.get(key);
+    if (bucket?.signatures.has(signer)) {
+      skip('duplicate signer');
+      continue;
     }
-    bucket.signatures.set(signer, signature);
-    if (bucket.signatures.size === required) bucket.reachedAt = index;
-    best = Math.max(best, bucket.signatures.size);
-  });
-  let winner: (typeof buckets extends Map<string, infer B> ? B : never) | undefined;
-  for (const bucket of buckets.values()) {
-    if (bucket.signatures.size >= required && (winner === undefined || bucket.reachedAt < winner.reachedAt)) {
-      winner = bucket;
+    const signature = { signer, signature: String(response.signature.signature).toLowerCase() };
+    if (!verifyRelaySignature(hash, signature)) {
+      skip('invalid signature');
+      continue;
+    }
+    if (bucket === undefined)
+      buckets.set(key, { hash, result: response.result, signatures: new Map([[signer, signature]]) });
+    else bucket.signatures.set(signer, signature);
+  }
+  let winner: { key: string; hash: Uint8Array; result: R; signatures: Map<string, RelaySignature> } | undefined;
+  for (const [key, bucket] of buckets) {
+    if (bucket.signatures.size < required) continue;
+    if (
+      winner === undefined ||
+      bucket.signatures.size > winner.signatures.size ||
+      (bucket.signatures.size === winner.signatures.size && key < winner.key)
+    ) {
+      winner = { key, ...bucket };
     }
   }
   if (winner !== undefined) {
@@ -205,8 +223,26 @@ export function verifyQuorum<R>(
     );
     return { hash: winner.hash, result: winner.result, signatures, validSigners: signatures.length };
   }
+  const best = Math.max(0, ...[...buckets.values()].map((b) => b.signatures.size));
+  const parts = [
+    ...[...buckets].map(([key, b]) => `hash ${key.slice(0, 16)}…: ${b.signatures.size}`),
+    ...[...skipped].map(([reason, n]) => `${reason}: ${n}`),
+    ...[...extraDiagnostic].map(([reason, n]) => `${reason.slice(0, 200)}: ${n}`),
+  ];
   throw new TrustError(
     'quorum',
-    `no response hash has ${required} valid distinct known signers (best ${best} of ${responses.length} responses, f=${f})`,
+    capUtf8(
+      `no response hash has ${required} valid distinct known signers (best ${best} of ${responses.length} responses, f=${f}; ${parts.join('; ')})`,
+      MAX_QUORUM_DIAGNOSTIC_BYTES,
+    ),
   );
+}
+
+function capUtf8(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  return `${bytes
+    .subarray(0, maxBytes - 4)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '')} […]`;
 }

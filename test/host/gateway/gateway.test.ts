@@ -99,7 +99,7 @@ function errorOf(response: JsonRpcResponse): { code: number; message: string } {
   return response.error;
 }
 
-function gatewayOver(nodes: FakeNode[], options: Partial<ConstructorParameters<typeof RelayGateway>[0]> = {}) {
+function gatewayOver(nodes: RelayNodeClient[], options: Partial<ConstructorParameters<typeof RelayGateway>[0]> = {}) {
   return new RelayGateway({ nodes, f: 1, requestTimeoutMs: 2000, sendTimeoutMs: 200, ...options });
 }
 
@@ -126,6 +126,35 @@ describe('aggregation', () => {
       (r) => capabilityResponseHash(PARAMS, r),
     );
     expect(quorum.validSigners).toBeGreaterThanOrEqual(2);
+  });
+
+  test('an unknown node that claims an honest signer with a junk signature does not displace the honest answer', async () => {
+    const nodes = fakeNodes(['honest', { delayMs: 5 }, { delayMs: 10 }, 'down']);
+    const impostor: RelayNodeClient = {
+      index: 0,
+      async send() {
+        return {
+          answer: Promise.resolve({
+            result: RESULT,
+            signature: { signer: nodes[1]!.signer!, signature: 'cd'.repeat(64) },
+          }),
+        };
+      },
+    };
+    const gateway = gatewayOver([impostor, nodes[1]!, nodes[2]!, nodes[3]!]);
+    gateways.push(gateway);
+    const response = await gateway.handle(request());
+    if (!('result' in response)) throw new Error(JSON.stringify(response));
+    // Every received answer is forwarded (the impostor's too); the enclave's own check picks the honest quorum.
+    expect(response.result.answers).toHaveLength(3);
+    const quorum = verifyQuorum(
+      response.result.answers,
+      nodes.map((n) => n.signer!),
+      1,
+      (r) => capabilityResponseHash(PARAMS, r),
+    );
+    expect(quorum.result).toEqual(RESULT);
+    expect(quorum.signatures.map((s) => s.signer).sort()).toEqual([nodes[1]!.signer, nodes[2]!.signer].sort());
   });
 
   test('ignores a node that signs a tampered result: the honest bucket wins', async () => {
@@ -189,7 +218,7 @@ describe('aggregation', () => {
     const started = performance.now();
     const error = errorOf(await gateway.handle(request()));
     expect(performance.now() - started).toBeLessThan(1000);
-    expect(error).toEqual({ code: RelayErrorCode.InternalError, message: 'internal error' });
+    expect(error).toEqual({ code: RelayErrorCode.InternalError, message: 'internal error', data: { answers: [] } });
   });
 
   test('reports quorum unobtainable with its counts when answers disagree', async () => {
@@ -216,6 +245,7 @@ describe('aggregation', () => {
     expect(errorOf(await gateway.handle(request()))).toEqual({
       code: RelayErrorCode.AttestationRejected,
       message: 'attestation rejected: pcrs: no match',
+      data: { answers: [] },
     });
   });
 });

@@ -143,6 +143,7 @@ describe('an honest relay DON of 4 nodes (F = 1)', () => {
     expect(answer.error).toEqual({
       code: RelayErrorCode.AttestationRejected,
       message: 'attestation rejected: payload: attestation is required',
+      data: { answers: [] },
     });
   });
 

@@ -442,15 +442,42 @@ describe('verifyQuorum', () => {
     expect(outcome.result).toEqual(ok);
   });
 
-  test('returns the bucket that reached F+1 first', () => {
+  test('picks the bucket with the most signers, then the smallest hash, whatever the order of the answers', () => {
     const other = { error: 'boom' };
-    const outcome = verifyQuorum(
-      [respond(seeds[0]!, ok), respond(seeds[1]!, other), respond(seeds[2]!, other), respond(seeds[3]!, ok)],
-      known,
-      1,
-      hashOf,
+    const [small, large] = [ok, other].sort((a, b) => (hexOf(hashOf(a)) < hexOf(hashOf(b)) ? -1 : 1));
+    const tie = [
+      respond(seeds[0]!, large!),
+      respond(seeds[1]!, large!),
+      respond(seeds[2]!, small!),
+      respond(seeds[3]!, small!),
+    ];
+    fc.assert(
+      fc.property(fc.shuffledSubarray(tie, { minLength: 4 }), (order) => {
+        expect(verifyQuorum(order, known, 1, hashOf).result).toEqual(small);
+      }),
+      { numRuns: 20 },
     );
-    expect(outcome.result).toEqual(other);
+    const three = [
+      respond(seeds[0]!, large!),
+      respond(seeds[1]!, large!),
+      respond(seeds[2]!, large!),
+      respond(seeds[3]!, small!),
+    ];
+    expect(verifyQuorum(three, seeds.map(relayPublicKey), 1, hashOf).result).toEqual(large);
+  });
+
+  test('explains a failed quorum with the signers per hash and the skipped answers per reason, within 4 KiB', () => {
+    const foreign = respond(new Uint8Array(32).fill(77), ok);
+    const extra = new Map([['x'.repeat(10_000), 3]]);
+    let message = '';
+    try {
+      verifyQuorum([respond(seeds[0]!, ok), foreign, respond(seeds[1]!, { error: 'boom' })], known, 1, hashOf, extra);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain(`hash ${hexOf(hashOf(ok)).slice(0, 16)}…: 1`);
+    expect(message).toContain('unknown signer: 1');
+    expect(Buffer.byteLength(message)).toBeLessThanOrEqual(4096 + 'quorum: '.length);
   });
 
   test('accepts known signers given as bytes and a result invariant under response order', () => {
@@ -465,8 +492,8 @@ describe('verifyQuorum', () => {
     );
   });
 
-  test('rejects a negative f', () => {
-    expect(() => verifyQuorum([], known, -1, hashOf)).toThrow('quorum: f must be a non-negative integer, got -1');
+  test.each([-1, 0, 1.5])('rejects f = %s (F >= 1 everywhere)', (f) => {
+    expect(() => verifyQuorum([], known, f, hashOf)).toThrow(`quorum: f must be an integer >= 1, got ${f}`);
   });
 });
 
