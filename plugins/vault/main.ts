@@ -9,7 +9,9 @@
  *
  * Response payload: `{secrets: [{id, ciphertext} | {id, error}]}` in request order; `ciphertext` is hex of the
  * value sealed to `enclave_public_key` (section 7, `sealToPublicKey`, associated data `secretAad(owner, namespace,
- * key)`), `error` is `secret "<namespace>/<key>" not found`. The answer for one request (one attestation binding)
+ * key)`), `error` is `secret "<namespace>/<key>" not found`, or the reason a stored entry is refused because it
+ * carries no valid owner-signed write of its value (`secret "main/K": write.value_hash does not match the stored
+ * value`; see store.ts). The answer for one request (one attestation binding)
  * is cached for `sealCacheTtlMs`, so that every relay node of the DON gets the same ciphertext and can sign the
  * same hash.
  *
@@ -31,6 +33,7 @@ import { definePlugin, parseConfig } from '../../sdk/plugin/index.js';
 import {
   sealToPublicKey,
   secretsGetBinding,
+  TrustError,
   toChecksumAddress,
   validateSecretsGetParams,
 } from '../../sdk/trust/index.js';
@@ -94,7 +97,15 @@ definePlugin<VaultConfig>({
         const recipient = new Uint8Array(Buffer.from(params.enclave_public_key.replace(/^0x/i, ''), 'hex'));
         const result: VaultSecretsGetResult = {
           secrets: params.secrets.map(({ key, namespace }) => {
-            const value = store!.get({ owner, namespace, key });
+            // An entry without a valid owner-signed write of this value is refused per secret (store.get).
+            let value: Uint8Array | undefined;
+            try {
+              value = store!.get({ owner, namespace, key });
+            } catch (error) {
+              if (!(error instanceof TrustError) || error.step !== 'owner_signature') throw error;
+              ctx.log.warn({ owner, namespace, key, reason: error.reason }, 'secret refused: no valid owner signature');
+              return { id: { key, namespace }, error: error.reason };
+            }
             if (value === undefined) return { id: { key, namespace }, error: `secret "${namespace}/${key}" not found` };
             const sealed = sealToPublicKey(recipient, value, secretAad(owner, namespace, key));
             return { id: { key, namespace }, ciphertext: bytesToHex(sealed) };
