@@ -4,7 +4,7 @@
  * end to end; `cwh deploy` refuses a key that is not `--owner`'s, and `cwh workflows show` shows the verified
  * registration.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -74,6 +74,34 @@ describe('the default dev owner key', () => {
     expect(report.result.statusCode).toBe(200);
     expect(new Set(seen)).toEqual(new Set([`Bearer ${SECRET}`]));
   }, 120_000);
+});
+
+describe('cwh run without an owner key', () => {
+  test('creates the dev owner key (0600) at first use and logs so, then reuses it silently', async () => {
+    const fresh = mkdtempSync(path.join(tmpdir(), 'cwh-cli-devkey-'));
+    try {
+      const run = (...args: string[]) =>
+        execa(process.execPath, [path.join(root, 'bin/cwh.js'), 'run', example('hello'), '--no-plugins', ...args], {
+          cwd: fresh,
+          reject: false,
+        });
+      const first = await run('--json');
+      expect(first.exitCode, first.stderr).toBe(0);
+      const keyFile = path.join(fresh, '.cwh', 'owner.key');
+      expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+      const line = first.stderr
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string; file: string; owner: string })
+        .find((l) => l.msg === 'created a dev owner key for local runs');
+      expect(line).toMatchObject({ file: keyFile, owner: expect.stringMatching(/^0x[0-9a-fA-F]{40}$/) });
+      expect(first.stderr).not.toContain(readFileSync(keyFile, 'utf8').trim());
+      const second = await run('--json');
+      expect(second.exitCode).toBe(0);
+      expect(second.stderr).not.toContain('created a dev owner key');
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('cwh run --owner-key', () => {
