@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { RelayGateway, type RelayNodeClient } from '../host/gateway/index.js';
 import { startNode } from '../host/node.js';
-import { VaultStore } from '../plugins/vault/store.js';
+import { signedSecretWrite, VaultStore } from '../plugins/vault/store.js';
 import { encodeRelayedCall } from '../sdk/confidential/relay-wire.js';
 import { textBytes } from '../sdk/protocol/index.js';
 import { capabilityResponseHash, generateRelayKeyPair, signRelayHash } from '../sdk/trust/index.js';
@@ -24,7 +24,11 @@ import { writeRelayDonPluginsFile } from '../test/helpers/relay-don.js';
 import { type BenchRow, benchRow, percentile, printBenchTable } from './report.js';
 
 const root = process.cwd();
-const OWNER = '0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed';
+/** The owner's key (Hardhat's well-known account #0, a test key) and its address. */
+const OWNER_KEY = new Uint8Array(
+  Buffer.from('ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80', 'hex'),
+);
+const OWNER = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
 
 async function aggregationThroughput(
   nodes: number,
@@ -78,7 +82,7 @@ async function endToEnd(samples: number): Promise<{ confidential: number[]; loca
   await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}/quote`;
   new VaultStore(path.join(dir, 'vault')).set(
-    { owner: OWNER, namespace: 'main', key: 'API_KEY' },
+    signedSecretWrite(OWNER_KEY, 'set', { namespace: 'main', key: 'API_KEY' }, textBytes('bench-key')),
     textBytes('bench-key'),
   );
   const pluginsFile = await writeRelayDonPluginsFile(dir);

@@ -34,7 +34,7 @@ import { startNode, type WorkflowNode } from '../host/node.js';
 import { MemoryStore } from '../host/store/memory.js';
 import { openStore } from '../host/store/sql.js';
 import type { ExecutionRecord, Store } from '../host/store/store.js';
-import { VaultStore } from '../plugins/vault/store.js';
+import { signedSecretWrite, VaultStore } from '../plugins/vault/store.js';
 import { jsonBytes, textBytes } from '../sdk/protocol/index.js';
 import { compileWorkflow } from '../sdk/workflow/index.js';
 import { startPriceSources } from '../examples/price-sources/server.js';
@@ -125,7 +125,11 @@ export function rssKiB(pid: number | 'self'): number | undefined {
   }
 }
 
-const OWNER = '0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed';
+/** The owner's key (Hardhat's well-known account #0, a test key) and its address. */
+const OWNER_KEY = new Uint8Array(
+  Buffer.from('ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80', 'hex'),
+);
+const OWNER = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
 const DEFAULT_SECRET = 'sk-soak-3b9d27c4e1f0a865';
 
 /**
@@ -232,7 +236,10 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     const pluginsFile = path.join(dir, 'plugins.yaml');
     writeFileSync(pluginsFile, soakPluginsYaml(options.pluginsFile ?? path.join(root, 'plugins.yaml'), dir, notes));
     for (const note of notes) progress(`note: ${note}`);
-    new VaultStore(path.join(dir, 'vault')).set({ owner: OWNER, namespace: 'main', key: 'API_KEY' }, textBytes(secret));
+    new VaultStore(path.join(dir, 'vault')).set(
+      signedSecretWrite(OWNER_KEY, 'set', { namespace: 'main', key: 'API_KEY' }, textBytes(secret)),
+      textBytes(secret),
+    );
     const logger = options.logger ?? silentLogger();
     const store: Store =
       options.store === 'memory' ? new MemoryStore() : await openStore({ dataDir: path.join(dir, 'db'), logger });

@@ -15,13 +15,19 @@ import type { DecisionEvent } from '../host/remote/index.js';
 import { createLogger } from '../host/log/logger.js';
 import { startNode, type WorkflowNode } from '../host/node.js';
 import type { WorkflowSpec } from '../host/store/store.js';
-import { computeWorkflowId } from '../host/workflows/registry.js';
+import { loadOwnerKey, defaultOwnerKeyFile } from '../host/cli/keys.js';
+import { computeWorkflowId, signDeployment } from '../host/workflows/registry.js';
 import { bytesText, jsonBytes } from '../sdk/protocol/index.js';
 import { compileWorkflow } from '../sdk/workflow/index.js';
 import { startPriceSources } from './price-sources/server.js';
 
 const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../..', import.meta.url));
-const OWNER = '0x5fbdb2315678afecb367f032d93f642f64180aa3';
+/**
+ * The demo's owner: the dev owner key `.cwh/owner.key` (created at first use, as `cwh run` and `cwh secrets` do).
+ * It signs each workflow's registration and, through `cwh secrets set --owner-key`, the vault write of the secret.
+ */
+const OWNER_KEY = loadOwnerKey(defaultOwnerKeyFile(join(ROOT, '.cwh')), { create: true });
+const OWNER = OWNER_KEY.address.toLowerCase();
 
 interface DemoStep {
   name: string;
@@ -44,6 +50,7 @@ async function runExample(
   const binary = new Uint8Array(readFileSync(path));
   const configBytes =
     options.config === undefined ? new Uint8Array(readFileSync(join(dir, 'config.json'))) : jsonBytes(options.config);
+  const attributes = options.attributes === undefined ? new Uint8Array() : jsonBytes(options.attributes);
   const spec: WorkflowSpec = {
     workflowId: computeWorkflowId(OWNER, name, 'demo'),
     owner: OWNER,
@@ -52,8 +59,16 @@ async function runExample(
     binaryUrl: '',
     binaryHash: '',
     config: configBytes,
-    attributes: options.attributes === undefined ? new Uint8Array() : jsonBytes(options.attributes),
+    attributes,
     createdAt: new Date(),
+    registration: signDeployment(OWNER_KEY.privateKey, {
+      owner: OWNER,
+      name,
+      tag: 'demo',
+      binary,
+      config: configBytes,
+      attributes,
+    }),
   };
   const deployed = await node.engine.deploy(spec, binary, { registerTriggers: false });
   const index = options.triggerIndex ?? 0;
@@ -107,6 +122,9 @@ function printStep(step: DemoStep): void {
 async function main(): Promise<number> {
   const started = performance.now();
   process.stdout.write(bold('confidential-workflow-host demo\n'));
+  process.stdout.write(
+    `owner ${OWNER_KEY.address} (key ${OWNER_KEY.file}${OWNER_KEY.created ? ', created now' : ''})\n`,
+  );
   process.stdout.write('starting a local node with the plugins of plugins.yaml …\n');
   const sources = await startPriceSources();
   const decisions: DecisionEvent[] = [];
@@ -162,7 +180,17 @@ async function main(): Promise<number> {
     try {
       await execa(
         process.execPath,
-        [join(ROOT, 'bin/cwh.js'), 'secrets', 'set', '--owner', OWNER, '--key', 'API_KEY', '--value', secret],
+        [
+          join(ROOT, 'bin/cwh.js'),
+          'secrets',
+          'set',
+          '--owner-key',
+          OWNER_KEY.file,
+          '--key',
+          'API_KEY',
+          '--value',
+          secret,
+        ],
         {
           cwd: ROOT,
         },

@@ -3,6 +3,7 @@ import { UsageError } from './arguments.js';
 import { registerAttestCommands } from './attest.js';
 import { registerEnclaveCommands } from './enclave.js';
 import { registerInspectCommands } from './inspect.js';
+import { registerKeysCommands } from './keys.js';
 import { registerPluginCommands } from './plugins.js';
 import { registerRunCommand } from './run.js';
 import { registerSecretsCommands } from './secrets.js';
@@ -23,6 +24,7 @@ export function createProgram(): Command {
   registerAttestCommands(program);
   registerEnclaveCommands(program);
   registerInspectCommands(program);
+  registerKeysCommands(program);
   registerSecretsCommands(program);
   registerWorkflowCommands(program);
   return program;

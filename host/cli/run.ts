@@ -3,14 +3,13 @@ import type { Command } from 'commander';
 import { createLogger } from '../log/logger.js';
 import { startNode } from '../node.js';
 import { parseWorkflowAttributes } from '../workflows/attributes.js';
-import { DEFAULT_WORKFLOW_TAG, computeWorkflowId } from '../workflows/registry.js';
+import { createHash } from 'node:crypto';
+import { DEFAULT_WORKFLOW_TAG, computeWorkflowId, signDeployment } from '../workflows/registry.js';
 import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, triggerEventFor, UsageError } from './arguments.js';
+import { type OwnerFlags, resolveOwnerKey, withOwnerOptions } from './keys.js';
 import { printExecutionReport } from './report.js';
 
-/** Owner used by `cwh run` for workflows run without deployment. */
-export const LOCAL_OWNER = '0x0000000000000000000000000000000000000000';
-
-interface RunOptions {
+interface RunOptions extends OwnerFlags {
   config?: string;
   trigger: string;
   payload?: string;
@@ -23,10 +22,13 @@ interface RunOptions {
 
 /** Registers `cwh run`. */
 export function registerRunCommand(program: Command): void {
-  program
-    .command('run')
-    .description('run a workflow once, locally: a workflow directory (built if needed) or a .wasm file')
-    .argument('<workflow>', 'workflow directory (with assembly/index.ts) or compiled .wasm')
+  withOwnerOptions(
+    program
+      .command('run')
+      .description('run a workflow once, locally: a workflow directory (built if needed) or a .wasm file')
+      .argument('<workflow>', 'workflow directory (with assembly/index.ts) or compiled .wasm'),
+    '.cwh',
+  )
     .option('--config <file>', 'workflow config file (default: <dir>/config.json when present)')
     .option('--trigger <index>', 'index of the trigger subscription to fire', '0')
     .option(
@@ -47,6 +49,12 @@ export function registerRunCommand(program: Command): void {
       '\nExit codes: 0 success, 1 the execution failed, 2 bad usage.\n\nExample:\n  cwh run examples/workflows/hello --json\n',
     )
     .action(async (target: string, options: RunOptions) => {
+      const logger = createLogger({ level: options.logLevel });
+      // The workflow runs as the owner of this key, with a registration it signed: the same owner `cwh secrets`
+      // stores secrets under when both use the default dev key.
+      const key = resolveOwnerKey(options, undefined, (created) =>
+        logger.warn({ file: created.file, owner: created.address }, 'created a dev owner key for local runs'),
+      );
       const triggerIndex = parseNonNegativeInt('--trigger', options.trigger);
       const timeoutMs =
         options.timeoutMs === undefined ? undefined : parseNonNegativeInt('--timeout-ms', options.timeoutMs);
@@ -62,26 +70,36 @@ export function registerRunCommand(program: Command): void {
         throw new UsageError(`--config: file ${configFile} does not exist`);
       const config = configFile ? new Uint8Array(readFileSync(configFile)) : new Uint8Array();
 
+      const owner = key.address.toLowerCase();
+      const registration = signDeployment(key.privateKey, {
+        owner,
+        name: workflow.name,
+        tag: DEFAULT_WORKFLOW_TAG,
+        binary: workflow.binary,
+        config,
+        attributes,
+      });
       const node = await startNode({
-        logger: createLogger({ level: options.logLevel }),
+        logger,
         pluginsFile: options.plugins === false ? false : options.plugins,
         pluginStart: confidential ? 'eager' : 'lazy',
         limits: timeoutMs === undefined ? undefined : { timeoutMs: Math.max(1, timeoutMs) },
         workers: 1,
       });
       try {
-        const workflowId = computeWorkflowId(LOCAL_OWNER, workflow.name, DEFAULT_WORKFLOW_TAG);
+        const workflowId = computeWorkflowId(owner, workflow.name, DEFAULT_WORKFLOW_TAG);
         const deployed = await node.engine.deploy(
           {
             workflowId,
-            owner: LOCAL_OWNER,
+            owner,
             name: workflow.name,
             tag: DEFAULT_WORKFLOW_TAG,
             binaryUrl: '',
-            binaryHash: '',
+            binaryHash: createHash('sha256').update(workflow.binary).digest('hex'),
             config,
             attributes,
             createdAt: new Date(),
+            registration,
           },
           workflow.binary,
           { registerTriggers: false },

@@ -3,15 +3,22 @@
  * in its data directory (the vault plugin's `config.dataDir` in plugins.yaml, resolved against that file's
  * directory, or `--data-dir`); the running vault plugin sees the change on its next read. Values are read from
  * `--value` or `--from-file` and never printed.
+ *
+ * `set` and `delete` are owner-signed: they sign a `SecretWrite` `{op, owner, namespace, key, value_hash, timestamp_ms,
+ * nonce}` with the owner key (`--owner-key FILE`, default the dev key `.cwh/owner.key`, created at first use;
+ * `--owner` only checks the key's address), and the vault store verifies it and refuses replays before it changes
+ * anything. Only the value's sha256 is signed.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { VaultStore } from '../../plugins/vault/store.js';
+import { signedSecretWrite, VaultStore } from '../../plugins/vault/store.js';
 import { VAULT_CAPABILITY_ID } from '../../sdk/confidential/relay-wire.js';
 import { DEFAULT_SECRET_NAMESPACE } from '../../sdk/protocol/index.js';
+import { TrustError } from '../../sdk/trust/errors.js';
 import { loadPluginsFile } from '../config/plugins-yaml.js';
 import { UsageError } from './arguments.js';
+import { type OwnerFlags, resolveOwnerKey, withOwnerOptions } from './keys.js';
 
 /** Default data directory of the vault, relative to plugins.yaml (the vault plugin's own default). */
 const DEFAULT_VAULT_DIR = '.cwh/vault';
@@ -55,18 +62,19 @@ export function registerSecretsCommands(program: Command): void {
   const secrets = program.command('secrets').description("the vault's secrets: (owner, namespace, key) → value");
 
   withStoreOptions(
-    secrets
-      .command('set')
-      .description('create or replace a secret (the value is encrypted at rest, never printed)')
-      .requiredOption('--owner <address>', 'workflow owner, 0x + 40 hex')
+    withOwnerOptions(
+      secrets.command('set').description('create or replace a secret, owner-signed (encrypted at rest, never printed)'),
+      '.cwh',
+    )
       .option('--namespace <name>', 'namespace', DEFAULT_SECRET_NAMESPACE)
       .requiredOption('--key <name>', 'secret name, e.g. API_KEY')
       .option('--value <value>', 'the value (visible in the shell history: prefer --from-file)')
       .option('--from-file <file>', 'read the value from a file (bytes as is)'),
   ).action(
     async (
-      options: StoreOptions & { owner: string; namespace: string; key: string; value?: string; fromFile?: string },
+      options: StoreOptions & OwnerFlags & { namespace: string; key: string; value?: string; fromFile?: string },
     ) => {
+      const ownerKey = resolveOwnerKey(options, undefined);
       if ((options.value === undefined) === (options.fromFile === undefined)) {
         throw new UsageError('give exactly one of --value and --from-file');
       }
@@ -77,12 +85,14 @@ export function registerSecretsCommands(program: Command): void {
       } else value = new TextEncoder().encode(options.value);
       const store = openStore(await vaultDir(options));
       try {
-        store.set({ owner: options.owner, namespace: options.namespace, key: options.key }, value);
+        const name = { namespace: options.namespace, key: options.key };
+        store.set(signedSecretWrite(ownerKey.privateKey, 'set', name, value), value);
       } catch (error) {
+        if (error instanceof TrustError) throw error;
         throw new UsageError((error as Error).message);
       }
       process.stdout.write(
-        `secret ${options.namespace}/${options.key} set for ${options.owner} (${value.length} bytes)\n`,
+        `secret ${options.namespace}/${options.key} set for ${ownerKey.address} (${value.length} bytes, signed)\n`,
       );
       process.exitCode = 0;
     },
@@ -109,18 +119,19 @@ export function registerSecretsCommands(program: Command): void {
   });
 
   withStoreOptions(
-    secrets
-      .command('delete')
-      .description('delete a secret')
-      .requiredOption('--owner <address>', 'workflow owner, 0x + 40 hex')
+    withOwnerOptions(secrets.command('delete').description('delete a secret, owner-signed'), '.cwh')
       .option('--namespace <name>', 'namespace', DEFAULT_SECRET_NAMESPACE)
       .requiredOption('--key <name>', 'secret name'),
-  ).action(async (options: StoreOptions & { owner: string; namespace: string; key: string }) => {
+  ).action(async (options: StoreOptions & OwnerFlags & { namespace: string; key: string }) => {
+    const ownerKey = resolveOwnerKey(options, undefined);
     const store = openStore(await vaultDir(options));
     let existed: boolean;
     try {
-      existed = store.delete({ owner: options.owner, namespace: options.namespace, key: options.key });
+      existed = store.delete(
+        signedSecretWrite(ownerKey.privateKey, 'delete', { namespace: options.namespace, key: options.key }),
+      );
     } catch (error) {
+      if (error instanceof TrustError) throw error;
       throw new UsageError((error as Error).message);
     }
     process.stdout.write(

@@ -2,9 +2,11 @@
  * Deployed workflows and their executions, in the host's database (the embedded PGlite in `--data-dir`, default
  * `.cwh/`; Postgres when `DATABASE_URL` is set):
  *
- * - `cwh deploy <wasm|dir> --owner 0x… --name N [--tag T] [--config FILE] [--attributes JSON|@FILE]` prints the
- *   workflowId;
- * - `cwh workflows list [--json]`;
+ * - `cwh deploy <wasm|dir> --name N [--owner-key FILE] [--owner 0x…] [--tag T] [--config FILE]
+ *   [--attributes JSON|@FILE]` signs the workflow's registration with the owner key (default the dev key
+ *   `<data-dir>/owner.key`; `--owner` only checks the key's address) and prints the workflowId;
+ * - `cwh workflows list [--json]`, `cwh workflows show <workflowId> [--json]` (with the registration and whether
+ *   its signature verifies);
  * - `cwh trigger <workflowId> [--index I] [--payload JSON|@FILE] [--json]` starts a node (plugins from
  *   plugins.yaml, started at first use), deploys the stored workflow without registering its triggers, and runs
  *   trigger subscription I once; confidential workflows run in the enclave plugin;
@@ -21,8 +23,9 @@ import { startNode } from '../node.js';
 import { DEFAULT_DATA_DIR, openStore } from '../store/sql.js';
 import type { ExecutionRecord, ExecutionStatus, WorkflowSpec } from '../store/store.js';
 import { parseWorkflowAttributes } from '../workflows/attributes.js';
-import { WorkflowRegistry } from '../workflows/registry.js';
+import { checkRegistration, DEFAULT_WORKFLOW_TAG, signDeployment, WorkflowRegistry } from '../workflows/registry.js';
 import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, triggerEventFor, UsageError } from './arguments.js';
+import { type OwnerFlags, resolveOwnerKey, withOwnerOptions } from './keys.js';
 import { printExecutionReport } from './report.js';
 
 /**
@@ -76,6 +79,40 @@ function specJson(spec: WorkflowSpec): Record<string, unknown> {
   };
 }
 
+/**
+ * The registration of a spec for display: its fields, and whether it verifies now — signature by the owner, and
+ * every field equal to the stored owner, name, tag, binary, config and attributes.
+ */
+function registrationJson(
+  spec: WorkflowSpec,
+  binary: Uint8Array | undefined,
+): null | {
+  owner: string;
+  binaryHash: string;
+  configHash: string;
+  signature: string;
+  signatureOk: boolean;
+  error?: string;
+} {
+  const signed = spec.registration;
+  if (signed === undefined) return null;
+  let error: string | undefined;
+  try {
+    if (binary === undefined) throw new Error(`the binary ${spec.binaryHash} is missing from the store`);
+    checkRegistration(signed, { ...spec, binary });
+  } catch (e) {
+    error = (e as Error).message;
+  }
+  return {
+    owner: signed.registration.owner,
+    binaryHash: signed.registration.binary_hash,
+    configHash: signed.registration.config_hash,
+    signature: signed.signature,
+    signatureOk: error === undefined,
+    ...(error === undefined ? {} : { error }),
+  };
+}
+
 function recordJson(record: ExecutionRecord): Record<string, unknown> {
   return {
     ...record,
@@ -96,8 +133,7 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-interface DeployFlags extends StoreFlags {
-  owner: string;
+interface DeployFlags extends StoreFlags, OwnerFlags {
   name: string;
   tag?: string;
   config?: string;
@@ -118,11 +154,13 @@ const STATUSES: readonly ExecutionStatus[] = ['running', 'succeeded', 'failed'];
 /** Registers `cwh deploy`, `cwh workflows list`, `cwh trigger` and `cwh executions list|show`. */
 export function registerWorkflowCommands(program: Command): void {
   storeOptions(
-    program
-      .command('deploy')
-      .description('deploy a workflow (a directory, built if needed, or a .wasm) into the host database')
-      .argument('<workflow>', 'workflow directory (with assembly/index.ts) or compiled .wasm')
-      .requiredOption('--owner <address>', 'owner EVM address, 0x + 40 hex')
+    withOwnerOptions(
+      program
+        .command('deploy')
+        .description('deploy a workflow (a directory, built if needed, or a .wasm), signed by its owner')
+        .argument('<workflow>', 'workflow directory (with assembly/index.ts) or compiled .wasm'),
+      '<data-dir>',
+    )
       .requiredOption('--name <name>', 'workflow name, 1 to 64 characters')
       .option('--tag <tag>', 'workflow tag (default latest)')
       .option('--config <file>', 'workflow config file (default: <dir>/config.json when present)')
@@ -132,6 +170,7 @@ export function registerWorkflowCommands(program: Command): void {
       )
       .option('--json', 'print the deployed spec as JSON instead of the workflowId'),
   ).action(async (target: string, flags: DeployFlags) => {
+    const key = resolveOwnerKey(flags, flags.dataDir);
     const workflow = await loadWorkflowSource(target);
     const configFile = flags.config ?? workflow.config;
     if (configFile !== undefined && !existsSync(configFile)) {
@@ -143,15 +182,27 @@ export function registerWorkflowCommands(program: Command): void {
         : workflow.attributes !== undefined
           ? readJsonArgument('--attributes', `@${workflow.attributes}`)
           : new Uint8Array();
+    const config = configFile ? new Uint8Array(readFileSync(configFile)) : new Uint8Array();
+    const owner = key.address.toLowerCase();
+    const tag = flags.tag ?? DEFAULT_WORKFLOW_TAG;
+    const registration = signDeployment(key.privateKey, {
+      owner,
+      name: flags.name,
+      tag,
+      binary: workflow.binary,
+      config,
+      attributes,
+    });
     const spec = await withStore(flags, (store) =>
       new WorkflowRegistry(store, { logger: logger(flags) }).deploy({
         binary: workflow.binary,
-        owner: flags.owner,
+        owner,
         name: flags.name,
-        ...(flags.tag === undefined ? {} : { tag: flags.tag }),
-        config: configFile ? new Uint8Array(readFileSync(configFile)) : new Uint8Array(),
+        tag,
+        config,
         attributes,
         binaryUrlBase: DEPLOY_BINARY_URL_BASE,
+        registration,
       }),
     );
     process.stdout.write(flags.json ? `${JSON.stringify(specJson(spec))}\n` : `${spec.workflowId}\n`);
@@ -181,6 +232,51 @@ export function registerWorkflowCommands(program: Command): void {
         ]);
       }
       process.stdout.write(`${table(rows)}\n`);
+    }
+    process.exitCode = 0;
+  });
+
+  storeOptions(
+    workflows
+      .command('show')
+      .description('show one deployed workflow and its owner-signed registration')
+      .argument('<workflowId>', 'the id `cwh deploy` printed')
+      .option('--json', 'print JSON'),
+  ).action(async (workflowId: string, flags: StoreFlags & { json?: boolean }) => {
+    const found = await withStore(flags, async (store) => {
+      const spec = await store.getWorkflow(workflowId);
+      if (!spec) return undefined;
+      return { spec, binary: await store.getBinary(spec.binaryHash) };
+    });
+    if (!found) throw new Error(`no workflow ${workflowId} is deployed (see \`cwh workflows list\`)`);
+    const json = { ...specJson(found.spec), registration: registrationJson(found.spec, found.binary) };
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(json)}\n`);
+    } else {
+      const r = json.registration;
+      const lines: [string, string][] = [
+        ['workflowId', found.spec.workflowId],
+        ['name', found.spec.name],
+        ['tag', found.spec.tag],
+        ['owner', found.spec.owner],
+        ['binaryHash', found.spec.binaryHash],
+        ['confidential', isConfidential(found.spec) ? 'yes' : 'no'],
+        ['createdAt', found.spec.createdAt.toISOString()],
+        [
+          'registration',
+          r === null ? 'none (deployed unsigned)' : r.signatureOk ? 'signature ok' : `INVALID: ${r.error}`,
+        ],
+      ];
+      if (r !== null) {
+        lines.push(
+          ['  owner', r.owner],
+          ['  binary_hash', r.binaryHash],
+          ['  config_hash', r.configHash],
+          ['  signature', r.signature],
+        );
+      }
+      const width = Math.max(...lines.map(([k]) => k.length));
+      for (const [k, v] of lines) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
     }
     process.exitCode = 0;
   });

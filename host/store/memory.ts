@@ -123,6 +123,11 @@ function copySpec(spec: WorkflowSpec): WorkflowSpec {
     config: Uint8Array.from(spec.config),
     attributes: Uint8Array.from(spec.attributes),
     createdAt: new Date(spec.createdAt),
+    ...(spec.registration === undefined
+      ? {}
+      : {
+          registration: { registration: { ...spec.registration.registration }, signature: spec.registration.signature },
+        }),
   };
 }
 

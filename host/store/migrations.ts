@@ -54,6 +54,12 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX cwh_executions_running ON cwh_executions (status) WHERE status = 'running'`,
     ],
   },
+  {
+    version: 2,
+    name: 'owner-signed workflow registrations',
+    // The SignedWorkflowRegistration as JSON text, kept byte for byte; null for specs deployed before.
+    statements: ['ALTER TABLE cwh_workflows ADD COLUMN registration text'],
+  },
 ];
 
 /** Key of the advisory lock that serialises hosts migrating the same Postgres database at once. */

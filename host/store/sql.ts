@@ -7,6 +7,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { ConfigError, HostError } from '../../sdk/protocol/errors.js';
+import type { SignedWorkflowRegistration } from '../../sdk/trust/owner-signature.js';
 import { type Logger, silentLogger } from '../log/logger.js';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.js';
 import { applyMigrations } from './migrations.js';
@@ -160,6 +161,7 @@ interface WorkflowRow {
   config: Uint8Array;
   attributes: Uint8Array;
   created_at: Date;
+  registration: string | null;
 }
 
 interface ExecutionRow {
@@ -176,7 +178,8 @@ interface ExecutionRow {
   error: string | null;
 }
 
-const WORKFLOW_COLUMNS = 'workflow_id, owner, name, tag, binary_url, binary_hash, config, attributes, created_at';
+const WORKFLOW_COLUMNS =
+  'workflow_id, owner, name, tag, binary_url, binary_hash, config, attributes, created_at, registration';
 const EXECUTION_COLUMNS =
   'execution_id, workflow_id, trigger_index, event_id, status, module, started_at, finished_at, duration_ms, ' +
   'result_summary, error';
@@ -219,10 +222,11 @@ export class SqlStore implements Store {
           [spec.workflowId],
         );
         await tx.query(
-          `INSERT INTO cwh_workflows (${WORKFLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+          `INSERT INTO cwh_workflows (${WORKFLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (workflow_id) DO UPDATE SET owner = EXCLUDED.owner, name = EXCLUDED.name, tag = EXCLUDED.tag,
              binary_url = EXCLUDED.binary_url, binary_hash = EXCLUDED.binary_hash, config = EXCLUDED.config,
-             attributes = EXCLUDED.attributes, created_at = EXCLUDED.created_at`,
+             attributes = EXCLUDED.attributes, created_at = EXCLUDED.created_at,
+             registration = EXCLUDED.registration`,
           [
             spec.workflowId,
             spec.owner,
@@ -233,6 +237,7 @@ export class SqlStore implements Store {
             spec.config,
             spec.attributes,
             spec.createdAt,
+            spec.registration === undefined ? null : JSON.stringify(spec.registration),
           ],
         );
         const old = previous[0]?.binary_hash;
@@ -399,7 +404,27 @@ function toSpec(row: WorkflowRow): WorkflowSpec {
     config: row.config,
     attributes: row.attributes,
     createdAt: row.created_at,
+    ...(row.registration === null ? {} : { registration: parseStoredRegistration(row) }),
   };
+}
+
+/**
+ * Reads the `registration` column back. The registry verified it before storing, so a value that does not parse is
+ * a damaged row: an error naming the workflow, not a silently missing registration.
+ * @throws HostError (code `store`).
+ */
+function parseStoredRegistration(row: WorkflowRow): SignedWorkflowRegistration {
+  let value: unknown;
+  try {
+    value = JSON.parse(row.registration!);
+  } catch (error) {
+    throw storeError(`workflow ${row.workflow_id}: the stored registration is not JSON`, { cause: error });
+  }
+  const v = value as Partial<SignedWorkflowRegistration> | null;
+  if (v === null || typeof v !== 'object' || typeof v.signature !== 'string' || typeof v.registration !== 'object') {
+    throw storeError(`workflow ${row.workflow_id}: the stored registration is not {registration, signature}`);
+  }
+  return v as SignedWorkflowRegistration;
 }
 
 function toRecord(row: ExecutionRow): ExecutionRecord {

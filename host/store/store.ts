@@ -7,6 +7,7 @@
  * (`summarizeResult`) and the error message the engine built.
  */
 import { HostError } from '../../sdk/protocol/errors.js';
+import type { SignedWorkflowRegistration } from '../../sdk/trust/owner-signature.js';
 
 /** Lifecycle of an execution: `running` until `finishExecution` sets a final status. */
 export type ExecutionStatus = 'running' | 'succeeded' | 'failed';
@@ -66,6 +67,12 @@ export interface WorkflowSpec {
   /** Attributes JSON bytes as deployed (may be empty); parse with `parseWorkflowAttributes`. */
   attributes: Uint8Array;
   createdAt: Date;
+  /**
+   * The owner-signed registration of this deployment (sdk/trust owner-signature.ts): `cwh deploy` and `cwh run`
+   * always set it, and `WorkflowRegistry.deploy` checks it against the deployed owner, name, tag and bytes before
+   * storing. Absent for specs deployed before migration 2 and for in-process deployments without an owner key.
+   */
+  registration?: SignedWorkflowRegistration;
 }
 
 /** Filter of `listExecutions`. */

@@ -9,11 +9,19 @@
  *
  * Response payload: `{secrets: [{id, ciphertext} | {id, error}]}` in request order; `ciphertext` is hex of the
  * value sealed to `enclave_public_key` (section 7, `sealToPublicKey`, associated data `secretAad(owner, namespace,
+<<<<<<< HEAD
  * key)`), `error` is `secret "<namespace>/<key>" not found`. Sealing is deterministic per request
  * (`sealToPublicKeyDeterministic`, keyed by a key derived from the master key, context = the request's
  * `secretsGetBinding`), so every relay node of the DON gets byte-identical ciphertexts and can sign the same hash,
  * across vault restarts and without any cache. The answer for one request is also cached for `sealCacheTtlMs`, only
  * to save the work.
+=======
+ * key)`), `error` is `secret "<namespace>/<key>" not found`, or the reason a stored entry is refused because it
+ * carries no valid owner-signed write of its value (`secret "main/K": write.value_hash does not match the stored
+ * value`; see store.ts). The answer for one request (one attestation binding)
+ * is cached for `sealCacheTtlMs`, so that every relay node of the DON gets the same ciphertext and can sign the
+ * same hash.
+>>>>>>> h5
  *
  * Config: `{dataDir?: string (default ".cwh/vault", relative to plugins.yaml), sealCacheTtlMs?: number (default
  * 60000), sealCacheEntries?: number (default 10000)}`. Secret values are never logged.
@@ -33,6 +41,7 @@ import { definePlugin, parseConfig } from '../../sdk/plugin/index.js';
 import {
   sealToPublicKeyDeterministic,
   secretsGetBinding,
+  TrustError,
   toChecksumAddress,
   validateSecretsGetParams,
 } from '../../sdk/trust/index.js';
@@ -98,7 +107,15 @@ definePlugin<VaultConfig>({
         const derivationKey = store!.sealDerivationKey();
         const result: VaultSecretsGetResult = {
           secrets: params.secrets.map(({ key, namespace }) => {
-            const value = store!.get({ owner, namespace, key });
+            // An entry without a valid owner-signed write of this value is refused per secret (store.get).
+            let value: Uint8Array | undefined;
+            try {
+              value = store!.get({ owner, namespace, key });
+            } catch (error) {
+              if (!(error instanceof TrustError) || error.step !== 'owner_signature') throw error;
+              ctx.log.warn({ owner, namespace, key, reason: error.reason }, 'secret refused: no valid owner signature');
+              return { id: { key, namespace }, error: error.reason };
+            }
             if (value === undefined) return { id: { key, namespace }, error: `secret "${namespace}/${key}" not found` };
             const aad = secretAad(owner, namespace, key);
             const sealed = sealToPublicKeyDeterministic(recipient, value, aad, derivationKey, binding);

@@ -4,6 +4,13 @@
  * associated data binds each ciphertext to its owner, namespace and key). The master key is 32 random bytes
  * created at first use in `<dataDir>/master.key` (mode 0600). Writes are atomic (temporary file, then rename) and
  * the file is re-read when another process (the `cwh secrets` CLI) changed it. Values never appear in errors.
+ *
+ * Every write is owner-signed (`SignedSecretWrite` of sdk/trust owner-signature.ts, docs/confidential.md "Vault and
+ * cwh secrets"): `set` and `delete` verify the signature, and refuse a replay — a nonce seen before, a timestamp
+ * not newer than the entry's last accepted write, or one more than {@link MAX_WRITE_CLOCK_SKEW_MS} off this
+ * process's clock — before they change anything. The signed write is kept with the entry, and `get` checks it
+ * again against the decrypted value, so an entry written past this class (edited file, swapped ciphertext) is
+ * never released. The signature covers only the value's sha256.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -12,7 +19,18 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import { loadOrCreateKeyFile, type UnsafeKeyFile } from '../../sdk/plugin/index.js';
-import { decryptAtRest, encryptAtRest, toChecksumAddress } from '../../sdk/trust/index.js';
+import {
+  decryptAtRest,
+  encryptAtRest,
+  type SecretWrite,
+  type SignedSecretWrite,
+  ownerAddress,
+  secretValueHash,
+  signSecretWrite,
+  TrustError,
+  toChecksumAddress,
+  verifySecretWrite,
+} from '../../sdk/trust/index.js';
 
 /** File names inside the data directory. */
 export const VAULT_FILES = { masterKey: 'master.key', secrets: 'secrets.json' } as const;
@@ -29,14 +47,42 @@ export interface SecretListing extends SecretName {
   updatedAt: string;
 }
 
+/** How far a write's `timestamp_ms` may be from the vault's clock, either way: 5 minutes. */
+export const MAX_WRITE_CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
+ * Most nonces remembered at once: the nonces of the writes of the last {@link MAX_WRITE_CLOCK_SKEW_MS} (older ones
+ * are refused by the clock check anyway). A write beyond it is refused until older nonces expire.
+ */
+export const MAX_REMEMBERED_NONCES = 100_000;
+
+const signedWriteSchema = z.object({
+  write: z.object({
+    op: z.enum(['set', 'delete']),
+    owner: z.string(),
+    namespace: z.string(),
+    key: z.string(),
+    value_hash: z.string(),
+    timestamp_ms: z.number(),
+    nonce: z.string(),
+  }),
+  signature: z.string(),
+});
 const recordSchema = z.object({
   owner: z.string(),
   namespace: z.string(),
   key: z.string(),
   ciphertext: z.string(),
   updatedAt: z.string(),
+  /** The owner-signed write that set this value; absent in entries written before signed writes. */
+  write: signedWriteSchema.optional(),
 });
-const fileSchema = z.object({ version: z.literal(1), secrets: z.array(recordSchema) });
+const nonceSchema = z.object({ nonce: z.string(), timestamp_ms: z.number() });
+const fileSchema = z.object({
+  version: z.literal(1),
+  secrets: z.array(recordSchema),
+  nonces: z.array(nonceSchema).optional(),
+});
 type SecretRecord = z.infer<typeof recordSchema>;
 
 const NAME_PART = /^[A-Za-z0-9_.-]{1,128}$/;
@@ -77,6 +123,8 @@ export class VaultStore {
   readonly dataDir: string;
   readonly #masterKey: Uint8Array;
   #records = new Map<string, SecretRecord>();
+  /** nonce → timestamp_ms of the accepted writes not older than the clock window. */
+  #nonces = new Map<string, number>();
   #loadedVersion = '';
 
   /**
@@ -112,6 +160,7 @@ export class VaultStore {
   #reload(): void {
     if (!existsSync(this.#file)) {
       this.#records = new Map();
+      this.#nonces = new Map();
       this.#loadedVersion = '';
       return;
     }
@@ -124,45 +173,124 @@ export class VaultStore {
       throw new Error(`vault store ${this.#file} is corrupt: ${(error as Error).message.slice(0, 200)}`);
     }
     this.#records = new Map(parsed.secrets.map((r) => [recordId(r), r]));
+    this.#nonces = new Map((parsed.nonces ?? []).map((n) => [n.nonce, n.timestamp_ms]));
     this.#loadedVersion = version;
   }
 
   #save(): void {
-    const body = JSON.stringify({ version: 1, secrets: [...this.#records.values()] }, null, 1);
+    const nonces = [...this.#nonces].map(([nonce, timestamp_ms]) => ({ nonce, timestamp_ms }));
+    const body = JSON.stringify({ version: 1, secrets: [...this.#records.values()], nonces }, null, 1);
     const tmp = `${this.#file}.${process.pid}.tmp`;
     writeFileSync(tmp, body, { mode: 0o600 });
     renameSync(tmp, this.#file);
     this.#loadedVersion = fileVersion(this.#file);
   }
 
-  /** Sets (creates or replaces) a secret. @throws Error for an invalid name. */
-  set(name: SecretName, value: Uint8Array): void {
-    const n = normaliseSecretName(name);
+  /**
+   * Verifies an owner-signed write and checks it is fresh, after a reload of the file.
+   * @returns the normalised name.
+   * @throws TrustError step `owner_signature`: a bad signature or field, a wrong `op`, a replayed nonce, a timestamp
+   *   off the clock or not newer than the entry's last accepted write, too many writes in the window.
+   * @throws Error for a name the vault does not accept.
+   */
+  #accept(signed: SignedSecretWrite, op: SecretWrite['op'], nowMs: number): SecretName {
+    verifySecretWrite(signed);
+    const write = signed.write;
+    if (write.op !== op) throw new TrustError('owner_signature', `write.op is "${write.op}", expected "${op}"`);
+    const n = normaliseSecretName({ owner: write.owner, namespace: write.namespace, key: write.key });
     this.#reload();
+    const skewMs = Math.abs(write.timestamp_ms - nowMs);
+    if (skewMs > MAX_WRITE_CLOCK_SKEW_MS) {
+      throw new TrustError(
+        'owner_signature',
+        `write.timestamp_ms ${write.timestamp_ms} is ${skewMs} ms off the vault's clock (limit ${MAX_WRITE_CLOCK_SKEW_MS} ms)`,
+      );
+    }
+    for (const [nonce, timestampMs] of this.#nonces) {
+      if (timestampMs < nowMs - MAX_WRITE_CLOCK_SKEW_MS) this.#nonces.delete(nonce);
+    }
+    if (this.#nonces.has(write.nonce)) {
+      throw new TrustError('owner_signature', `write.nonce ${write.nonce} was already used: a replayed write`);
+    }
+    const last = this.#records.get(recordId(n))?.write?.write.timestamp_ms;
+    if (last !== undefined && write.timestamp_ms <= last) {
+      throw new TrustError(
+        'owner_signature',
+        `write.timestamp_ms ${write.timestamp_ms} is not newer than the last accepted write of "${n.namespace}/${n.key}" (${last})`,
+      );
+    }
+    if (this.#nonces.size >= MAX_REMEMBERED_NONCES) {
+      throw new TrustError(
+        'owner_signature',
+        `more than ${MAX_REMEMBERED_NONCES} writes in the last ${MAX_WRITE_CLOCK_SKEW_MS} ms; try again later`,
+      );
+    }
+    this.#nonces.set(write.nonce, write.timestamp_ms);
+    return n;
+  }
+
+  /**
+   * Sets (creates or replaces) a secret with an owner-signed write of it (`op` `set`, `value_hash` the value's
+   * sha256). Nothing changes when a check fails.
+   * @param nowMs - the vault's clock, milliseconds since the epoch.
+   * @throws TrustError step `owner_signature` (see the class docs) or when `value_hash` is not the value's hash.
+   * @throws Error for an invalid name.
+   */
+  set(signed: SignedSecretWrite, value: Uint8Array, nowMs: number = Date.now()): void {
+    if (signed?.write?.value_hash !== secretValueHash(value)) {
+      throw new TrustError('owner_signature', 'write.value_hash is not the sha256 of the value');
+    }
+    const n = this.#accept(signed, 'set', nowMs);
     const ciphertext = Buffer.from(encryptAtRest(this.#masterKey, value, aad(n))).toString('base64');
-    this.#records.set(recordId(n), { ...n, ciphertext, updatedAt: new Date().toISOString() });
+    const write = { write: { ...signed.write }, signature: signed.signature };
+    this.#records.set(recordId(n), { ...n, ciphertext, updatedAt: new Date(nowMs).toISOString(), write });
     this.#save();
   }
 
   /**
-   * Reads a secret's plaintext.
+   * Reads a secret's plaintext, only when the entry carries a valid owner-signed `set` of exactly this owner,
+   * namespace, key and value.
    * @returns the value, or `undefined` when there is no such secret.
    * @throws TrustError step `decrypt` when the stored ciphertext does not authenticate.
+   * @throws TrustError step `owner_signature` when the entry has no signed write, or one that does not verify or
+   *   does not describe this entry and value (`secret "main/K": write.value_hash does not match the stored value`).
    */
   get(name: SecretName): Uint8Array | undefined {
     const n = normaliseSecretName(name);
     this.#reload();
     const record = this.#records.get(recordId(n));
     if (record === undefined) return undefined;
-    return decryptAtRest(this.#masterKey, new Uint8Array(Buffer.from(record.ciphertext, 'base64')), aad(n));
+    const value = decryptAtRest(this.#masterKey, new Uint8Array(Buffer.from(record.ciphertext, 'base64')), aad(n));
+    const refuse = (why: string) => new TrustError('owner_signature', `secret "${n.namespace}/${n.key}": ${why}`);
+    const signed = record.write;
+    if (signed === undefined) {
+      throw refuse('no owner-signed write is stored with it; set it again with `cwh secrets set --owner-key`');
+    }
+    try {
+      verifySecretWrite(signed as SignedSecretWrite);
+    } catch (error) {
+      throw refuse((error as TrustError).reason ?? 'the stored write does not verify');
+    }
+    const w = signed.write;
+    if (w.op !== 'set') throw refuse('the stored write is not a set');
+    if (w.owner !== n.owner.toLowerCase() || w.namespace !== n.namespace || w.key !== n.key) {
+      throw refuse('the stored write names another secret');
+    }
+    if (w.value_hash !== secretValueHash(value)) throw refuse('write.value_hash does not match the stored value');
+    return value;
   }
 
-  /** Deletes a secret. @returns whether it existed. */
-  delete(name: SecretName): boolean {
-    const n = normaliseSecretName(name);
-    this.#reload();
+  /**
+   * Deletes a secret with an owner-signed write (`op` `delete`, empty `value_hash`). The nonce is used up even when
+   * there was no such secret.
+   * @param nowMs - the vault's clock, milliseconds since the epoch.
+   * @returns whether it existed.
+   * @throws TrustError step `owner_signature` (see the class docs). @throws Error for an invalid name.
+   */
+  delete(signed: SignedSecretWrite, nowMs: number = Date.now()): boolean {
+    const n = this.#accept(signed, 'delete', nowMs);
     const existed = this.#records.delete(recordId(n));
-    if (existed) this.#save();
+    this.#save();
     return existed;
   }
 
@@ -175,6 +303,45 @@ export class VaultStore {
       .map(({ owner: o, namespace, key, updatedAt }) => ({ owner: o, namespace, key, updatedAt }))
       .sort((a, b) => recordId(a).localeCompare(recordId(b)));
   }
+}
+
+/**
+ * A new unsigned write of a secret, for the owner to sign with `signSecretWrite`: `owner` lowercase, `value_hash`
+ * the value's sha256 (empty for `delete`), a fresh 16-byte nonce, `timestamp_ms` now.
+ * @throws Error for an invalid name (the vault's rules: see {@link normaliseSecretName}).
+ */
+export function newSecretWrite(
+  op: SecretWrite['op'],
+  name: SecretName,
+  value?: Uint8Array,
+  nowMs: number = Date.now(),
+): SecretWrite {
+  const n = normaliseSecretName(name);
+  if (op === 'set' && value === undefined) throw new Error('a set needs the value (only its hash is signed)');
+  return {
+    op,
+    owner: n.owner.toLowerCase(),
+    namespace: n.namespace,
+    key: n.key,
+    value_hash: op === 'set' ? secretValueHash(value!) : '',
+    timestamp_ms: nowMs,
+    nonce: randomBytes(16).toString('hex'),
+  };
+}
+
+/**
+ * Builds a write of a secret of the key's owner ({@link newSecretWrite}) and signs it with that key: what
+ * `cwh secrets set|delete` send to {@link VaultStore.set} / {@link VaultStore.delete}.
+ * @param privateKey - the owner's 32-byte secp256k1 key; the owner is its address.
+ */
+export function signedSecretWrite(
+  privateKey: Uint8Array,
+  op: SecretWrite['op'],
+  name: Omit<SecretName, 'owner'>,
+  value?: Uint8Array,
+  nowMs: number = Date.now(),
+): SignedSecretWrite {
+  return signSecretWrite(privateKey, newSecretWrite(op, { ...name, owner: ownerAddress(privateKey) }, value, nowMs));
 }
 
 /** Identifies one written version of a file: every save renames a new file in, so the inode changes. */

@@ -9,8 +9,11 @@ export interface UnsafeKeyFile {
 
 /** Options of {@link loadOrCreateKeyFile}. */
 export interface KeyFileOptions {
-  /** Produces the file's content when it does not exist yet (called once). */
-  create: () => string;
+  /**
+   * Produces the file's content when it does not exist yet (called once). Without it a missing file is an error
+   * (`key file <file> does not exist`).
+   */
+  create?: () => string;
   /** Called when an existing file was readable or writable by group or others, before it is tightened to 0600. */
   onUnsafeMode?: (unsafe: UnsafeKeyFile) => void;
 }
@@ -19,10 +22,11 @@ export interface KeyFileOptions {
  * Reads a secret key file (a vault master key, a relay signing key), creating it with mode 0600 first when it
  * does not exist. A file that group or others may access is reported through `onUnsafeMode`, then tightened to
  * 0600. The content is returned trimmed; callers validate it, and never put it in a message.
- * @throws Error when the file cannot be created or read.
+ * @throws Error when the file cannot be created or read, or does not exist and there is no `create`.
  */
 export function loadOrCreateKeyFile(file: string, options: KeyFileOptions): string {
   if (!existsSync(file)) {
+    if (options.create === undefined) throw new Error(`key file ${file} does not exist`);
     try {
       writeFileSync(file, `${options.create()}\n`, { mode: 0o600, flag: 'wx' });
     } catch (error) {

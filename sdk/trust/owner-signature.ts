@@ -314,7 +314,12 @@ export function verifySecretWrite(signed: SignedSecretWrite): { owner: string } 
   return { owner: signer };
 }
 
-/** sha256 of a UTF-8 value, 64 lowercase hex characters (the `value_hash` of a {@link SecretWrite}). */
-export function secretValueHash(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex');
+/**
+ * sha256 of a secret's value, 64 lowercase hex characters (the `value_hash` of a {@link SecretWrite}): of its UTF-8
+ * bytes for a string, of the bytes as they are otherwise (the same hash for the same bytes).
+ */
+export function secretValueHash(value: string | Uint8Array): string {
+  return typeof value === 'string'
+    ? createHash('sha256').update(value, 'utf8').digest('hex')
+    : createHash('sha256').update(value).digest('hex');
 }

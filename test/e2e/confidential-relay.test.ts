@@ -15,12 +15,16 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startNode, type WorkflowNode } from '../../host/node.js';
 import { openStore } from '../../host/store/sql.js';
 import type { WorkflowSpec } from '../../host/store/store.js';
-import { VaultStore } from '../../plugins/vault/store.js';
+import { signedSecretWrite, VaultStore } from '../../plugins/vault/store.js';
 import { RELAY_CAPABILITY_ID } from '../../sdk/confidential/relay-wire.js';
 import { bytesText, jsonBytes, textBytes } from '../../sdk/protocol/index.js';
 
 const root = process.cwd();
-const OWNER = '0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed';
+/** The owner's key (Hardhat's well-known account #0, a test key) and its address. */
+const OWNER_KEY = new Uint8Array(
+  Buffer.from('ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80', 'hex'),
+);
+const OWNER = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
 const SECRET = 'sk-e2e-7c3f0b9a2d41e865';
 
 function filesUnder(dir: string): string[] {
@@ -53,7 +57,10 @@ describe('a confidential workflow with a secret and a capability call through th
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
     apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}/quote`;
 
-    new VaultStore(path.join(dir, 'vault')).set({ owner: OWNER, namespace: 'main', key: 'API_KEY' }, textBytes(SECRET));
+    new VaultStore(path.join(dir, 'vault')).set(
+      signedSecretWrite(OWNER_KEY, 'set', { namespace: 'main', key: 'API_KEY' }, textBytes(SECRET)),
+      textBytes(SECRET),
+    );
     const pluginsFile = await writeRelayDonPluginsFile(dir);
     const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(line) });
     const store = await openStore({ dataDir: path.join(dir, 'db'), logger });

@@ -11,7 +11,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadRelayKey, relayKeyFile } from '../../plugins/relay/keys.js';
 import type { UnsafeKeyFile } from '../../sdk/plugin/index.js';
-import { VAULT_FILES, VaultStore } from '../../plugins/vault/store.js';
+import { signedSecretWrite, VAULT_FILES, VaultStore } from '../../plugins/vault/store.js';
+import { ownerAddress } from '../../sdk/trust/index.js';
+
+/** An owner key (Hardhat's well-known account #0, a test key). */
+const OWNER_KEY = new Uint8Array(
+  Buffer.from('ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80', 'hex'),
+);
 import { textBytes } from '../../sdk/protocol/index.js';
 
 const mode = (file: string) => statSync(file).mode & 0o777;
@@ -25,7 +31,10 @@ describe.runIf(process.platform !== 'win32')('key files', () => {
 
   test('the vault creates its master key 0600 in a 0700 directory, and its secrets file 0600', () => {
     const vaultDir = path.join(dir, 'vault-new');
-    new VaultStore(vaultDir).set({ owner: `0x${'1'.repeat(40)}`, namespace: 'main', key: 'K' }, textBytes('v'));
+    new VaultStore(vaultDir).set(
+      signedSecretWrite(OWNER_KEY, 'set', { namespace: 'main', key: 'K' }, textBytes('v')),
+      textBytes('v'),
+    );
     expect(mode(vaultDir)).toBe(0o700);
     expect(mode(path.join(vaultDir, VAULT_FILES.masterKey))).toBe(0o600);
     expect(mode(path.join(vaultDir, VAULT_FILES.secrets))).toBe(0o600);
@@ -44,8 +53,8 @@ describe.runIf(process.platform !== 'win32')('key files', () => {
     ['world-writable', 0o666],
   ])('a %s vault master key is tightened to 0600 and still read', (_label, unsafe) => {
     const vaultDir = path.join(dir, `vault-${unsafe.toString(8)}`);
-    const name = { owner: `0x${'2'.repeat(40)}`, namespace: 'main', key: 'K' };
-    new VaultStore(vaultDir).set(name, textBytes('kept'));
+    const name = { owner: ownerAddress(OWNER_KEY), namespace: 'main', key: 'K' };
+    new VaultStore(vaultDir).set(signedSecretWrite(OWNER_KEY, 'set', name, textBytes('kept')), textBytes('kept'));
     chmodSync(path.join(vaultDir, VAULT_FILES.masterKey), unsafe);
     const reopened = new VaultStore(vaultDir);
     expect(mode(path.join(vaultDir, VAULT_FILES.masterKey))).toBe(0o600);

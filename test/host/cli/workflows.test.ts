@@ -3,7 +3,7 @@
  * against a real database: every command is a separate host process, so each one is a host restart.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -12,7 +12,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { computeWorkflowId } from '../../../host/workflows/registry.js';
 
 const root = process.cwd();
-const OWNER = '0x00000000000000000000000000000000000000aB';
+/** The owner key (Hardhat's well-known account #0, a test key), the default `<data-dir>/owner.key`, and its address. */
+const OWNER_KEY_HEX = 'ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
+const OWNER = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266';
 const ENCLAVE_MAIN = path.resolve('dist/plugins/confidential-workflows/main.js');
 const adminUrl = process.env.DATABASE_URL_TEST;
 
@@ -20,6 +22,8 @@ const adminUrl = process.env.DATABASE_URL_TEST;
 function scratch(): { dir: string; pluginsFile: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'cwh-cli-workflows-'));
   const pluginsFile = path.join(dir, 'plugins.yaml');
+  mkdirSync(path.join(dir, 'data'), { mode: 0o700 });
+  writeFileSync(path.join(dir, 'data', 'owner.key'), `${OWNER_KEY_HEX}\n`, { mode: 0o600 });
   writeFileSync(
     pluginsFile,
     [
@@ -191,16 +195,16 @@ describe('cwh deploy, trigger and executions: errors', () => {
   const hello = () => path.join(root, 'examples/workflows/hello');
   test.each<[string, () => string[], number, string]>([
     [
-      'deploy without --owner',
-      () => ['deploy', hello(), '--name', 'x'],
+      "deploy with an --owner that is not the owner key's address",
+      () => ['deploy', hello(), '--owner', `0x${'ab'.repeat(20)}`, '--name', 'x'],
       2,
-      "required option '--owner <address>' not specified",
+      `--owner 0x${'ab'.repeat(20)} is not the address of the owner key`,
     ],
     [
       'deploy with an invalid owner',
       () => ['deploy', hello(), '--owner', '0x12', '--name', 'x'],
-      1,
-      'owner must be a 0x-prefixed 20-byte hex address, got "0x12"',
+      2,
+      '--owner: expected 0x followed by 40 hex characters, got "0x12"',
     ],
     [
       'deploy with malformed attributes',

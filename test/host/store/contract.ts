@@ -11,8 +11,15 @@ import {
   type Store,
   type WorkflowSpec,
 } from '../../../host/store/store.js';
+import { checkRegistration, signDeployment } from '../../../host/workflows/registry.js';
+import { ownerAddress, verifyRegistration } from '../../../sdk/trust/index.js';
 
 export const hex32 = (): string => randomBytes(32).toString('hex');
+
+/** An owner key (Hardhat's well-known account #0, a test key). */
+const OWNER_KEY = new Uint8Array(
+  Buffer.from('ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80', 'hex'),
+);
 
 export function makeSpec(overrides: Partial<WorkflowSpec> = {}): WorkflowSpec {
   const binaryHash = overrides.binaryHash ?? hex32();
@@ -57,6 +64,29 @@ export function describeStoreContract(label: string, getStore: () => Store): voi
       expect(got).toEqual(spec);
       expect(got?.config).toBeInstanceOf(Uint8Array);
       expect(got?.createdAt.toISOString()).toBe('2024-05-01T10:00:00.123Z');
+    });
+
+    test('returns a stored owner-signed registration unchanged, and none for a spec stored without one', async () => {
+      const store = getStore();
+      const owner = ownerAddress(OWNER_KEY).toLowerCase();
+      const bytes = { config: Uint8Array.from([7]), attributes: new TextEncoder().encode('{}') };
+      const binary = Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x02]);
+      const registration = signDeployment(OWNER_KEY, {
+        owner,
+        name: 'signed',
+        tag: hex32().slice(0, 8),
+        binary,
+        ...bytes,
+      });
+      const signed = makeSpec({ workflowId: registration.registration.workflow_id, owner, ...bytes, registration });
+      await store.putWorkflow(signed);
+      const got = await store.getWorkflow(signed.workflowId);
+      expect(got).toEqual(signed);
+      expect(verifyRegistration(got!.registration!).owner.toLowerCase()).toBe(owner);
+      const unsigned = makeSpec();
+      await store.putWorkflow(unsigned);
+      expect((await store.getWorkflow(unsigned.workflowId))?.registration).toBeUndefined();
+      expect('registration' in (await store.getWorkflow(unsigned.workflowId))!).toBe(false);
     });
 
     test('replaces the spec with the same workflowId instead of adding a second one', async () => {
@@ -300,7 +330,8 @@ export async function expectSurvivesRestart(store: Store, reopen: () => Promise<
   const registry = new WorkflowRegistry(store);
   const spec = await registry.deploy({
     binary: WASM,
-    owner: '0x00000000000000000000000000000000000000AA',
+    owner: ownerAddress(OWNER_KEY),
+    ownerKey: OWNER_KEY,
     name: `restart-${hex32().slice(0, 8)}`,
     config: Uint8Array.from([0, 255]),
     attributes: new TextEncoder().encode('{"confidential":true,"vault_don_secrets":[{"key":"K"}]}'),
@@ -330,7 +361,12 @@ export async function expectSurvivesRestart(store: Store, reopen: () => Promise<
 
   const reopened = await reopen();
   expect(await reopened.listWorkflows()).toEqual(workflowsBefore);
-  expect(await reopened.getWorkflow(spec.workflowId)).toEqual(spec);
+  const reread = await reopened.getWorkflow(spec.workflowId);
+  expect(reread).toEqual(spec);
+  // The owner-signed registration survives byte for byte and still verifies against the stored bytes.
+  expect(reread?.registration).toEqual(spec.registration);
+  expect(verifyRegistration(reread!.registration!).owner).toBe(ownerAddress(OWNER_KEY));
+  expect(() => checkRegistration(reread!.registration!, { ...reread!, binary: WASM })).not.toThrow();
   expect(await reopened.getBinary(spec.binaryHash)).toEqual(WASM);
   expect(await reopened.listExecutions({ workflowId: spec.workflowId })).toEqual(executionsBefore);
   expect(await reopened.beginExecution(ok)).toBe(false);

@@ -6,8 +6,11 @@ import {
   binaryUrlFor,
   computeWorkflowId,
   type DeployRequest,
+  registrationFor,
+  signDeployment,
   WorkflowRegistry,
 } from '../../../host/workflows/registry.js';
+import { ownerAddress, verifyRegistration } from '../../../sdk/trust/index.js';
 
 // The smallest valid WebAssembly module: magic and version.
 const WASM = Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
@@ -148,5 +151,91 @@ describe('WorkflowRegistry.deploy', () => {
 
   test('builds binary URLs under /binaries/ of the base', () => {
     expect(binaryUrlFor('https://h:1/base//', 'ab')).toBe('https://h:1/base/binaries/ab');
+  });
+});
+
+describe('WorkflowRegistry.deploy with an owner-signed registration', () => {
+  // Hardhat's well-known accounts #0 and #1 (test keys).
+  const KEY = new Uint8Array(Buffer.from('ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80', 'hex'));
+  const OTHER = new Uint8Array(Buffer.from('59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d', 'hex'));
+  const KEY_OWNER = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
+  const source = {
+    owner: KEY_OWNER,
+    name: 'hello',
+    tag: 'latest',
+    binary: WASM,
+    config: utf8('cfg'),
+    attributes: utf8('{"confidential":true}'),
+  };
+  const signedRequest = (overrides: Partial<DeployRequest> = {}) =>
+    request({ owner: KEY_OWNER, config: utf8('cfg'), attributes: utf8('{"confidential":true}'), ...overrides });
+
+  test('builds the canonical record: derived id, lowercase owner, sha256 of binary and config, base64 attributes', () => {
+    expect(registrationFor({ ...source, owner: KEY_OWNER.toUpperCase().replace('0X', '0x') })).toEqual({
+      workflow_id: computeWorkflowId(KEY_OWNER, 'hello', 'latest'),
+      owner: KEY_OWNER,
+      name: 'hello',
+      tag: 'latest',
+      binary_hash: WASM_SHA256,
+      config_hash: createHash('sha256').update('cfg').digest('hex'),
+      attributes: Buffer.from('{"confidential":true}').toString('base64'),
+    });
+  });
+
+  test('stores a registration that verifies and matches the deployed bytes as spec.registration', async () => {
+    const store = new MemoryStore();
+    const registration = signDeployment(KEY, source);
+    const spec = await new WorkflowRegistry(store).deploy(signedRequest({ registration }));
+    expect(spec.registration).toEqual(registration);
+    expect(verifyRegistration(spec.registration!).owner.toLowerCase()).toBe(KEY_OWNER);
+    expect((await store.getWorkflow(spec.workflowId))?.registration).toEqual(registration);
+  });
+
+  test('signs the registration itself when given the owner key', async () => {
+    const spec = await new WorkflowRegistry(new MemoryStore()).deploy(signedRequest({ ownerKey: KEY }));
+    expect(spec.registration).toEqual(signDeployment(KEY, source));
+  });
+
+  test.each<[string, () => Partial<DeployRequest>, string | RegExp]>([
+    [
+      'signed by another key',
+      () => {
+        const r = signDeployment(KEY, source);
+        const forged = signDeployment(OTHER, { ...source, owner: ownerAddress(OTHER) });
+        return { registration: { registration: r.registration, signature: forged.signature } };
+      },
+      /^owner_signature: registration is signed by 0x[0-9a-fA-F]{40}, not by its owner/,
+    ],
+    [
+      'of another owner',
+      () => ({ registration: signDeployment(OTHER, { ...source, owner: ownerAddress(OTHER) }) }),
+      /^owner_signature: registration.workflow_id "[0-9a-f]{64}" does not match the workflow id/,
+    ],
+    [
+      'of another binary',
+      () => ({ registration: signDeployment(KEY, { ...source, binary: Uint8Array.from([...WASM, 1]) }) }),
+      `registration.binary_hash "${createHash('sha256')
+        .update(Uint8Array.from([...WASM, 1]))
+        .digest('hex')}" does not match the deployed binary (sha256 ${WASM_SHA256})`,
+    ],
+    [
+      'of another config',
+      () => ({ registration: signDeployment(KEY, { ...source, config: utf8('other') }) }),
+      /^owner_signature: registration.config_hash "[0-9a-f]{64}" does not match the deployed config/,
+    ],
+    [
+      'of other attributes',
+      () => ({ registration: signDeployment(KEY, { ...source, attributes: utf8('{}') }) }),
+      'owner_signature: registration.attributes "e30=" does not match the deployed attributes',
+    ],
+    [
+      'with an owner key that is not the owner',
+      () => ({ ownerKey: OTHER }),
+      `owner_signature: the key's address is not registration.owner ${KEY_OWNER}`,
+    ],
+  ])('refuses a registration %s and stores nothing', async (_what, overrides, message) => {
+    const store = new MemoryStore();
+    await expect(new WorkflowRegistry(store).deploy(signedRequest(overrides()))).rejects.toThrow(message);
+    expect(await store.listWorkflows()).toEqual([]);
   });
 });

@@ -23,7 +23,11 @@ import {
   type PcrMeasurement,
 } from '../../../sdk/trust/index.js';
 
-export const OWNER = '0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed';
+/** The owner's key (Hardhat's well-known account #0, a test key) and its address, lowercase. */
+export const OWNER_KEY = new Uint8Array(
+  Buffer.from('ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80', 'hex'),
+);
+export const OWNER = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
 export const MEASUREMENT: PcrMeasurement = { pcr0: 'a1'.repeat(48), pcr1: 'b2'.repeat(48), pcr2: 'c3'.repeat(48) };
 export const CONTEXT: EnclaveExecutionContext = {
   workflowId: 'wf-relay-test',

@@ -14,8 +14,14 @@ import {
   VAULT_CAPABILITY_ID,
 } from '../../../sdk/confidential/relay-wire.js';
 import { bytesText, jsonBytes, textBytes } from '../../../sdk/protocol/index.js';
-import { capabilityExecuteBinding, generateEncryptionKeyPair, secretsGetBinding } from '../../../sdk/trust/index.js';
-import { CONTEXT, MEASUREMENT, OWNER, type RelayHarness, startRelayHarness } from './harness.js';
+import { signedSecretWrite } from '../../../plugins/vault/store.js';
+import {
+  capabilityExecuteBinding,
+  generateEncryptionKeyPair,
+  secretsGetBinding,
+  toChecksumAddress,
+} from '../../../sdk/trust/index.js';
+import { CONTEXT, MEASUREMENT, OWNER, OWNER_KEY, type RelayHarness, startRelayHarness } from './harness.js';
 
 const SECRET = 'sk-relay-test-4f1c9e7d';
 
@@ -35,7 +41,10 @@ describe('an honest relay DON of 4 nodes (F = 1)', () => {
   let h: RelayHarness;
   beforeAll(async () => {
     h = await startRelayHarness({ maxRestarts: 0 });
-    h.vault.set({ owner: OWNER, namespace: 'main', key: 'API_KEY' }, textBytes(SECRET));
+    h.vault.set(
+      signedSecretWrite(OWNER_KEY, 'set', { namespace: 'main', key: 'API_KEY' }, textBytes(SECRET)),
+      textBytes(SECRET),
+    );
   }, 30_000);
   afterAll(async () => h?.stop());
 
@@ -56,7 +65,7 @@ describe('an honest relay DON of 4 nodes (F = 1)', () => {
   test('delivers a vault secret sealed to the enclave, which opens it after checking F+1 signatures', async () => {
     const [answer] = await h.client().getSecrets(CONTEXT, [{ id: 'API_KEY', namespace: 'main' }]);
     expect(answer).toEqual({
-      secret: { id: 'API_KEY', namespace: 'main', owner: '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed', value: SECRET },
+      secret: { id: 'API_KEY', namespace: 'main', owner: toChecksumAddress(OWNER), value: SECRET },
     });
   });
 
@@ -158,7 +167,7 @@ describe('an honest relay DON of 4 nodes (F = 1)', () => {
           secrets: [{ key: 'API_KEY', namespace: 'main' }],
           enclave_public_key: 'aa'.repeat(32),
         },
-        owner: '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed',
+        owner: toChecksumAddress(OWNER),
       }),
       metadata: { workflowId: 'w', workflowExecutionId: 'ab'.repeat(32), referenceId: '1' },
     });
@@ -193,7 +202,10 @@ describe('a relay DON with hostile nodes', () => {
     async (mode) => {
       const h = await startRelayHarness({ relayConfig: { testBehaviour: { nodes: [0], mode } } });
       try {
-        h.vault.set({ owner: OWNER, namespace: 'main', key: 'API_KEY' }, textBytes(SECRET));
+        h.vault.set(
+          signedSecretWrite(OWNER_KEY, 'set', { namespace: 'main', key: 'API_KEY' }, textBytes(SECRET)),
+          textBytes(SECRET),
+        );
         for (let i = 0; i < 3; i++) {
           const [secret] = await h.client().getSecrets(CONTEXT, [{ id: 'API_KEY', namespace: 'main' }]);
           expect(secret?.secret?.value).toBe(SECRET);
@@ -234,7 +246,10 @@ describe('a relay DON whose vault keeps no seal cache', () => {
   let h: RelayHarness;
   beforeAll(async () => {
     h = await startRelayHarness({ maxRestarts: 3, vaultConfig: { sealCacheTtlMs: 0 } });
-    h.vault.set({ owner: OWNER, namespace: 'main', key: 'API_KEY' }, textBytes(SECRET));
+    h.vault.set(
+      signedSecretWrite(OWNER_KEY, 'set', { namespace: 'main', key: 'API_KEY' }, textBytes(SECRET)),
+      textBytes(SECRET),
+    );
   }, 30_000);
   afterAll(async () => h?.stop());
 
@@ -264,7 +279,7 @@ describe('a relay DON whose vault keeps no seal cache', () => {
         method: 'secrets_get',
         payload: jsonBytes({
           request: { ...request, attestation: Buffer.from(document).toString('base64') },
-          owner: '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed',
+          owner: toChecksumAddress(OWNER),
         }),
         metadata: { workflowId: CONTEXT.workflowId, workflowExecutionId: CONTEXT.executionId, referenceId: '1' },
       });
