@@ -17,7 +17,11 @@ import { type BenchRow, benchRow, isMain, percentile, printBenchTable } from './
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root: this file runs from dist/bench/ (or bench/ under a TypeScript loader). */
 const root = path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '..', '..') : path.resolve(here, '..');
-const OWNER = '0x00000000000000000000000000000000000000be';
+// Hardhat's well-known development account #0: a public test key.
+const OWNER_KEY = new Uint8Array(
+  Buffer.from('ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80', 'hex'),
+);
+const OWNER = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
 const WARMUP = 50;
 const SAMPLES = 400;
 
@@ -42,6 +46,7 @@ export async function benchConfidential(): Promise<BenchRow[]> {
         name,
         attributes: textBytes(attributes),
         binaryUrlBase: 'http://127.0.0.1',
+        ownerKey: OWNER_KEY,
       });
       await node.engine.deploy(spec, binary, { registerTriggers: false });
       return spec.workflowId;

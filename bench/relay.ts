@@ -109,6 +109,7 @@ async function endToEnd(samples: number): Promise<{ confidential: number[]; loca
         config: textBytes(JSON.stringify({ url })),
         attributes: textBytes(attributes),
         binaryUrlBase: 'http://127.0.0.1:9',
+        ownerKey: OWNER_KEY,
       });
       await node.engine.deploy(spec, binary, { registerTriggers: false });
       return spec.workflowId;

@@ -192,6 +192,7 @@ async function deployAll(node: WorkflowNode, root: string, configs: Record<strin
           : new Uint8Array(readFileSync(path.join(dir, 'config.json'))),
       attributes: existsSync(attributesFile) ? new Uint8Array(readFileSync(attributesFile)) : new Uint8Array(),
       binaryUrlBase: 'http://127.0.0.1:9',
+      ownerKey: OWNER_KEY,
     });
     await node.engine.deploy(spec, binary, { registerTriggers: false });
     out.push({ kind, name, workflowId: spec.workflowId });

@@ -140,6 +140,7 @@ export class ConfidentialModule implements ModuleV2 {
     }
     const payload = encodeConfidentialExecuteRequest({
       vaultDonSecrets: attributes.vaultDonSecrets,
+      ...(spec.registration === undefined ? {} : { registration: spec.registration }),
       execution: {
         workflowId: spec.workflowId,
         binaryUrl: this.#binaryUrl,

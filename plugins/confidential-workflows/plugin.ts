@@ -14,6 +14,7 @@
  * `{enclaves: [{trustedValues: [{pcr0, pcr1, pcr2}] | "auto", caRootsPEM?}], maxCacheBytes?, maxBinaryBytes?,
  *   fetchTimeoutMs?, workers?, limits?, relay?}`. `enclaves` is read by the relays from the capability registry.
  */
+import { authorizeRequest } from '../../sdk/confidential/authorization.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { definePlugin, type Plugin, parseConfig } from '../../sdk/plugin/index.js';
@@ -132,7 +133,15 @@ export function createEnclavePlugin(options: EnclavePluginOptions = {}): Plugin<
         [CONFIDENTIAL_EXECUTE_METHOD]: async (request, ctx) => {
           if (!identity || !runner || !cache) throw new Error('the enclave is not initialised');
           const started = performance.now();
-          const { execution, vaultDonSecrets } = parseConfidentialExecuteRequest(request.payload);
+          const { execution, vaultDonSecrets, registration } = parseConfidentialExecuteRequest(request.payload);
+          // Only an owner's own registration runs under that owner, and only with the binary and the secrets it
+          // names: checked before anything is fetched (sdk/confidential/authorization.ts).
+          const allowedSecrets = authorizeRequest(registration, {
+            workflowId: execution.workflowId,
+            owner: execution.owner,
+            binaryHash: execution.binaryHash,
+            secrets: vaultDonSecrets,
+          });
           const limits = ctx.config.resolvedLimits;
           const timeoutMs = Math.min(limits.timeoutMs, request.timeoutMs ?? limits.timeoutMs);
           const deadline = Date.now() + timeoutMs;
@@ -148,7 +157,8 @@ export function createEnclavePlugin(options: EnclavePluginOptions = {}): Plugin<
               workflowId: execution.workflowId,
               owner: execution.owner,
               executionId: execution.executionId,
-              vaultDonSecrets,
+              vaultDonSecrets: allowedSecrets,
+              ...(registration === undefined ? {} : { registration }),
             },
           });
           const result = await runner.execute({

@@ -15,13 +15,18 @@
  * - `Signer`: `{signer}`, the node's ed25519 public key (hex).
  * - `Metrics`: Prometheus text of the node's request count and latency by method and outcome.
  *
+ * Authorization: a request whose owner-signed registration does not verify, names another workflow or owner, or
+ * (for secrets) does not list a requested secret, is answered with a signed refusal `unauthorized: <rule>`.
+ *
  * Config: `{dataDir?: string (default ".cwh/relay"), privateKeys?: string[] (hex seeds by node index),
- * vaultCapability?, enclaveCapability?, deniedCapabilities?: string[], testBehaviour?}`.
+ * vaultCapability?, enclaveCapability?, deniedCapabilities?: string[] (added to the built-in deny-list: the relay,
+ * the vault and the enclave), testBehaviour?}`.
  */
 import path from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { z } from 'zod';
+import { AuthorizationError, authorizeRequest } from '../../sdk/confidential/authorization.js';
 import { createEnclavePolicyChecker } from '../../sdk/confidential/enclave-policy.js';
 import {
   CapabilityExecuteRelayRequest,
@@ -146,7 +151,33 @@ async function checkAttestation(
   }
 }
 
+/**
+ * The relay's authorization (sdk/confidential/authorization.ts): the request's owner-signed registration must
+ * verify and name its workflow and owner (and list every requested secret). A refusal is a result, signed like any
+ * other, so that the enclave sees F+1 agreeing refusals with the rule that failed.
+ * @returns the refusal message, or `undefined` when authorized.
+ */
+function refusal(
+  params: SecretsGetParams | CapabilityExecuteParams,
+  ctx: PluginContext<RelayConfig>,
+): string | undefined {
+  try {
+    authorizeRequest(params.registration, {
+      workflowId: params.workflow_id,
+      owner: params.owner,
+      ...('secrets' in params ? { secrets: params.secrets } : {}),
+    });
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof AuthorizationError)) throw error;
+    ctx.log.info({ workflowId: params.workflow_id.slice(0, 80), reason: error.message }, 'relay request refused');
+    return error.message;
+  }
+}
+
 async function secretsGet(params: SecretsGetParams, ctx: PluginContext<RelayConfig>): Promise<SecretsGetResult> {
+  const refused = refusal(params, ctx);
+  if (refused !== undefined) return { secrets: [], error: refused };
   const owner = toChecksumAddress(params.owner);
   const answer = await ctx.host.executeCapability(
     ctx.config.vaultCapability,
@@ -166,12 +197,18 @@ async function capabilityExecute(
   params: CapabilityExecuteParams,
   ctx: PluginContext<RelayConfig>,
 ): Promise<CapabilityExecuteResult> {
-  const denied = ctx.config.deniedCapabilities ?? [
+  const refused = refusal(params, ctx);
+  if (refused !== undefined) return { error: refused };
+  // The operator's deny-list adds to the built-in one; it never replaces it.
+  const denied = new Set([
     RELAY_CAPABILITY_ID,
+    VAULT_CAPABILITY_ID,
+    ENCLAVE_CAPABILITY_ID,
     ctx.config.vaultCapability,
     ctx.config.enclaveCapability,
-  ];
-  if (denied.includes(params.capability_id)) {
+    ...(ctx.config.deniedCapabilities ?? []),
+  ]);
+  if (denied.has(params.capability_id)) {
     return { error: `capability "${params.capability_id}" may not be called through the relay` };
   }
   let call: { method: string; payload: Uint8Array };

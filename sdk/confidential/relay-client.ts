@@ -205,6 +205,7 @@ export class RelayClient implements EnclaveRelay {
       ...(this.#options.orgId === undefined ? {} : { org_id: this.#options.orgId }),
       secrets: requests.map((r) => ({ key: r.id, namespace: r.namespace })),
       enclave_public_key: bytesToHex(this.#options.identity.publicKey),
+      ...(context.registration === undefined ? {} : { registration: context.registration }),
     };
     let result: SecretsGetResult;
     try {
@@ -223,6 +224,8 @@ export class RelayClient implements EnclaveRelay {
       const message = messageOf(error);
       return requests.map(() => ({ error: message }));
     }
+    // A refusal signed by F+1 relay nodes (e.g. `unauthorized: ...`) applies to every secret of the request.
+    if (result.error !== undefined) return requests.map(() => ({ error: `relay: ${result.error}` }));
     const owner = toChecksumAddress(context.owner);
     return requests.map((request): SecretResponse => {
       const entry = result.secrets.find((s) => s.id.key === request.id && s.id.namespace === request.namespace);
@@ -256,6 +259,7 @@ export class RelayClient implements EnclaveRelay {
       reference_id: String(request.callbackId),
       capability_id: request.id,
       payload: encodeRelayedCall(request.method, request.payload),
+      ...(context.registration === undefined ? {} : { registration: context.registration }),
     };
     try {
       const document = await this.#options.identity.attest({ userData: capabilityExecuteBinding(params) });

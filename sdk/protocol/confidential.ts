@@ -7,7 +7,7 @@
  * Byte fields travel as standard base64 ({@link encodeBytes}), keys are snake_case:
  *
  * ```
- * request  = {vault_don_secrets: [{key, namespace}],
+ * request  = {vault_don_secrets: [{key, namespace}], registration: {registration: {...}, signature} (owner-signed),
  *             execution: {workflow_id, binary_url, binary_hash, owner, execution_id,
  *                         execute_request: {config (base64), subscribe?: true, trigger?: {id, payload (base64)},
  *                                           max_response_size}}}
@@ -18,6 +18,7 @@
  * failure (invalid request, binary fetch, `binary hash mismatch: expected X, got Y`) is the capability's `{error}`.
  */
 import { z } from 'zod';
+import type { SignedWorkflowRegistration } from '../trust/owner-signature.js';
 import {
   type CapabilityRequest,
   type CapabilityResponse,
@@ -65,6 +66,12 @@ export interface ConfidentialExecution {
 export interface ConfidentialExecuteRequest {
   vaultDonSecrets: VaultDonSecret[];
   execution: ConfidentialExecution;
+  /**
+   * The owner-signed registration of the workflow (sdk/trust owner-signature.ts). The enclave refuses an execution
+   * without one, or whose registration does not verify or does not match `execution`, before it fetches the binary;
+   * every relay request carries it.
+   */
+  registration?: SignedWorkflowRegistration;
 }
 
 /** The `Execute` response. */
@@ -98,6 +105,8 @@ export interface EnclaveExecutionContext {
   executionId: string;
   /** The secrets the workflow's attributes list; the enclave refuses requests for any other. */
   vaultDonSecrets: readonly VaultDonSecret[];
+  /** The owner-signed registration the relay nodes authorize the request against. */
+  registration?: SignedWorkflowRegistration;
 }
 
 /**
@@ -209,6 +218,16 @@ const requestSchema = z
         invalid_type_error: 'expected an array',
       })
       .optional(),
+    registration: z
+      .object(
+        {
+          registration: z.record(z.string().max(64 * 1024, 'expected at most 65536 characters')),
+          signature: str('0x + 130 hex characters').max(200, 'expected 0x + 130 hex characters'),
+        },
+        { invalid_type_error: 'expected an object' },
+      )
+      .strict()
+      .optional(),
     execution: z
       .object(
         {
@@ -274,6 +293,7 @@ export function encodeConfidentialExecuteRequest(request: ConfidentialExecuteReq
   const er = execution.executeRequest;
   const wire = {
     vault_don_secrets: request.vaultDonSecrets.map((s) => ({ key: s.key, namespace: s.namespace })),
+    ...(request.registration === undefined ? {} : { registration: request.registration }),
     execution: {
       workflow_id: execution.workflowId,
       binary_url: execution.binaryUrl,
@@ -304,6 +324,9 @@ export function parseConfidentialExecuteRequest(bytes: Uint8Array): Confidential
   const { execution } = parsed.data;
   const er = execution.execute_request;
   return {
+    ...(parsed.data.registration === undefined
+      ? {}
+      : { registration: parsed.data.registration as unknown as SignedWorkflowRegistration }),
     vaultDonSecrets: (parsed.data.vault_don_secrets ?? []).map((s) => ({
       key: s.key,
       namespace: s.namespace ?? DEFAULT_SECRET_NAMESPACE,

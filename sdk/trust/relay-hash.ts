@@ -1,6 +1,8 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { hexToBytes } from '@noble/hashes/utils.js';
+import { ParamsError, TrustError } from './errors.js';
 import { cnt, compareBytes, concatBytes, DOMAIN_SEPARATOR, lp, str, u32be, utf8Bytes } from './length-prefix.js';
+import { registrationMessage, type SignedWorkflowRegistration } from './owner-signature.js';
 import {
   type CapabilityExecuteParams,
   type CapabilityExecuteResult,
@@ -26,7 +28,16 @@ import {
  *                                 ‖ str(reference_id) ‖ str(capability_id) ‖ str(payload) ‖ [enclave_config block]
  * enclave_config block          = cnt(#signers) ‖ lp(signer) for signers sorted bytewise ‖ lp(master_public_key)
  *                                 ‖ u32be(t) ‖ u32be(f)          (signer and key bytes are the hex-decoded values)
+ * registration block            = str("CWH_REGISTRATION") ‖ lp(registrationMessage(registration))
+ *                                 ‖ str(lowercase(signature))    (docs/protocol.md, after the enclave_config block)
  * ```
+ * A missing `registration` contributes nothing, like a missing `enclave_config`, so the layouts of
+ * `shared/design/protocol.md` and their vectors are unchanged for requests without one. The block cannot be
+ * mistaken for an enclave_config block: its first 8 bytes are the length 16, and the next 8 would have to be a
+ * signer length of about 5·10^18.
+ *
+ * Results: a secrets result's optional `error` (a signed refusal) adds `str("error") ‖ str(error)` at the end of
+ * the secrets response hash; absent, it adds nothing.
  * Strings are hashed as given (UTF-8); a missing `org_id` is the empty string; "sorted" is bytewise over UTF-8
  * (compare the first element, then the next). `attestation` is never encoded.
  */
@@ -78,6 +89,18 @@ function enclaveConfigBlock(config: EnclaveConfig | undefined): Uint8Array[] {
   ];
 }
 
+function registrationBlock(registration: SignedWorkflowRegistration | undefined): Uint8Array[] {
+  if (registration === undefined) return [];
+  let message: Uint8Array;
+  try {
+    message = registrationMessage(registration.registration);
+  } catch (error) {
+    if (error instanceof TrustError) throw new ParamsError('registration', `registration: ${error.reason}`);
+    throw error;
+  }
+  return [str('CWH_REGISTRATION'), lp(message), str(registration.signature.toLowerCase())];
+}
+
 function commonPrefix(p: { workflow_id: string; owner: string; execution_id: string; org_id?: string }): Uint8Array[] {
   return [str(p.workflow_id), str(p.owner), str(p.execution_id), str(p.org_id ?? '')];
 }
@@ -90,6 +113,7 @@ function secretsRequestParts(p: SecretsGetParams): Uint8Array[] {
     ...secrets.flatMap((s) => [str(s.key), str(s.namespace)]),
     str(p.enclave_public_key),
     ...enclaveConfigBlock(p.enclave_config),
+    ...registrationBlock(p.registration),
   ];
 }
 
@@ -100,6 +124,7 @@ function capabilityRequestParts(p: CapabilityExecuteParams): Uint8Array[] {
     str(p.capability_id),
     str(p.payload),
     ...enclaveConfigBlock(p.enclave_config),
+    ...registrationBlock(p.registration),
   ];
 }
 
@@ -163,7 +188,8 @@ export function secretsResponseHasher(params: unknown): ResponseHasher {
       const shares = e.shares.map(utf8Bytes).sort(compareBytes);
       return [str(e.id.key), str(e.id.namespace), str(e.ciphertext), cnt(shares.length), ...shares.map(lp)];
     });
-    return sha256(concatBytes(prefix, cnt(entries.length), ...resultParts));
+    const error = r.error === undefined ? [] : [str('error'), str(r.error)];
+    return sha256(concatBytes(prefix, cnt(entries.length), ...resultParts, ...error));
   };
 }
 

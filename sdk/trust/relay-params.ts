@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ParamsError } from './errors.js';
+import type { SignedWorkflowRegistration } from './owner-signature.js';
 
 /**
  * Params of the two relay methods and their validation (`shared/design/protocol.md` section 3).
@@ -37,6 +38,8 @@ export interface SecretsGetParams {
   /** Enclave's ephemeral X25519 public key, hex. */
   enclave_public_key: string;
   enclave_config?: EnclaveConfig;
+  /** The owner-signed registration of the workflow (docs/protocol.md); relay nodes refuse requests without one. */
+  registration?: SignedWorkflowRegistration;
   attestation?: string;
 }
 
@@ -51,6 +54,8 @@ export interface CapabilityExecuteParams {
   /** Request payload, base64. */
   payload: string;
   enclave_config?: EnclaveConfig;
+  /** As in {@link SecretsGetParams}. */
+  registration?: SignedWorkflowRegistration;
   attestation?: string;
 }
 
@@ -63,9 +68,10 @@ export interface EncryptedSecret {
   shares: string[];
 }
 
-/** Result of `confidential.secrets.get`. */
+/** Result of `confidential.secrets.get`. `error` (a signed refusal, e.g. `unauthorized: ...`) comes with no secrets. */
 export interface SecretsGetResult {
   secrets: EncryptedSecret[];
+  error?: string;
 }
 
 /** Result of `confidential.capability.execute`. `payload` is base64; `error` is empty on success. */
@@ -107,6 +113,33 @@ const enclaveConfigSchema = z.object(
   { invalid_type_error: 'must be an object' },
 );
 
+const boundedText = (max: number) =>
+  z
+    .string({ required_error: 'is required', invalid_type_error: 'must be a string' })
+    .max(max, `must be at most ${max} characters`);
+const registrationSchema = z
+  .object(
+    {
+      registration: z
+        .object(
+          {
+            workflow_id: boundedText(64),
+            owner: boundedText(42),
+            name: boundedText(64),
+            tag: boundedText(64),
+            binary_hash: boundedText(64),
+            config_hash: boundedText(64),
+            attributes: boundedText(22_000),
+          },
+          { required_error: 'is required', invalid_type_error: 'must be an object' },
+        )
+        .strict(),
+      signature: boundedText(132),
+    },
+    { invalid_type_error: 'must be an object' },
+  )
+  .strict();
+
 const commonShape = {
   workflow_id: requiredString(),
   owner: requiredString().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte hex address'),
@@ -127,6 +160,7 @@ const secretsGetSchema = z.object({
     )
     .min(1, 'must be a non-empty array'),
   enclave_config: enclaveConfigSchema.optional(),
+  registration: registrationSchema.optional(),
   attestation: z.string({ invalid_type_error: 'must be a string' }).optional(),
 });
 
@@ -138,6 +172,7 @@ const capabilityExecuteSchema = z.object({
     .string({ required_error: 'is required', invalid_type_error: 'must be a base64 string' })
     .regex(BASE64, 'must be base64'),
   enclave_config: enclaveConfigSchema.optional(),
+  registration: registrationSchema.optional(),
   attestation: z.string({ invalid_type_error: 'must be a string' }).optional(),
 });
 
@@ -159,6 +194,7 @@ const secretsResultSchema = z.object({
       { invalid_type_error: 'must be an object' },
     ),
   ),
+  error: text().optional(),
 });
 
 const capabilityResultSchema = z.object({

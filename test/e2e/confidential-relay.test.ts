@@ -78,6 +78,7 @@ describe('a confidential workflow with a secret and a capability call through th
         readFileSync(path.join(root, 'examples/workflows/confidential-api/attributes.json'), 'utf8'),
       ),
       binaryUrlBase: 'http://127.0.0.1:9',
+      ownerKey: OWNER_KEY,
     });
     await node.engine.deploy(spec, binary, { registerTriggers: false });
   }, 90_000);

@@ -32,8 +32,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('gateway HTTP body', () => {
   test('a body over maxBodyBytes is refused with a JSON-RPC parse error naming the limit', async () => {
     const gateway = new RelayGateway({
-      nodes: [{ index: 0, signer: '00'.repeat(32), send: async () => ({ answer: Promise.resolve({ error: 'x' }) }) }],
-      f: 0,
+      nodes: [0, 1].map((index) => ({
+        index,
+        signer: '00'.repeat(32),
+        send: async () => ({ answer: Promise.resolve({ error: 'x' }) }),
+      })),
+      f: 1,
       globalRatePerSecond: 0,
       nodeRatePerSecond: 0,
     } as ConstructorParameters<typeof RelayGateway>[0]);

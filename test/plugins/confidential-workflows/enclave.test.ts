@@ -13,13 +13,28 @@ import {
   RELAY_NOT_CONFIGURED,
 } from '../../../sdk/protocol/confidential.js';
 import { bytesText, jsonBytes, textBytes } from '../../../sdk/protocol/index.js';
-import { measureEnclave } from '../../../sdk/trust/index.js';
+import {
+  computeWorkflowId,
+  measureEnclave,
+  personalSign,
+  registrationMessage,
+  signRegistration,
+  type SignedWorkflowRegistration,
+} from '../../../sdk/trust/index.js';
 import { EchoCapability, FailingCapability } from '../../helpers/capabilities.js';
 import { workflowBinary } from '../../helpers/workflows.js';
 
 // Real enclave plugin processes, from dist/ (`npx tsc -p .` or `npm test` builds them).
 const ENCLAVE_MAIN = path.resolve('dist/plugins/confidential-workflows/main.js');
-const OWNER = '0x00000000000000000000000000000000000000c0';
+// Hardhat's well-known development accounts #0 and #1: public test keys.
+const OWNER_KEY = new Uint8Array(
+  Buffer.from('ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80', 'hex'),
+);
+const OWNER = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
+const ATTACKER_KEY = new Uint8Array(
+  Buffer.from('59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d', 'hex'),
+);
+const ATTACKER = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
 
 describe('the confidential-workflows enclave plugin', () => {
   let dir: string;
@@ -60,6 +75,7 @@ describe('the confidential-workflows enclave plugin', () => {
       config: textBytes('{"name":"tester"}'),
       attributes: textBytes('{"confidential": true}'),
       binaryUrlBase: 'http://127.0.0.1:9',
+      ownerKey: OWNER_KEY,
     });
     await node.engine.deploy(hello, helloBinary, { registerTriggers: false });
 
@@ -71,6 +87,7 @@ describe('the confidential-workflows enclave plugin', () => {
       config: textBytes('{"feed":"ETH/USD"}'),
       attributes: textBytes('{"confidential": true, "vault_don_secrets": [{"key": "API_KEY"}]}'),
       binaryUrlBase: 'http://127.0.0.1:9',
+      ownerKey: OWNER_KEY,
     });
     await node.engine.deploy(conformance, conformanceBinary, { registerTriggers: false });
   }, 60_000);
@@ -162,6 +179,8 @@ describe('the confidential-workflows enclave plugin', () => {
       const answer = await callEnclave(
         encodeConfidentialExecuteRequest({
           vaultDonSecrets: [],
+          // The owner registered the claimed hash: the enclave fetches, and refuses the bytes that do not match it.
+          registration: signRegistration(OWNER_KEY, { ...hello.registration!.registration, binary_hash: claimed }),
           execution: {
             workflowId: hello.workflowId,
             binaryUrl: `${node.binaries.url}/binaries/${claimed}`,
@@ -180,6 +199,94 @@ describe('the confidential-workflows enclave plugin', () => {
     } finally {
       node.binaries.unpublish(claimed);
     }
+  });
+
+  describe("refuses, before it fetches anything, an Execute that is not its owner's own registered workflow", () => {
+    const attributes = Buffer.from('{"confidential": true, "vault_don_secrets": [{"key": "API_KEY"}]}').toString(
+      'base64',
+    );
+    function attackerRegistration(owner: string, key: Uint8Array): SignedWorkflowRegistration {
+      const registration = {
+        workflow_id: computeWorkflowId(owner, 'steal', 'latest'),
+        owner,
+        name: 'steal',
+        tag: 'latest',
+        binary_hash: hello.binaryHash,
+        config_hash: 'ff'.repeat(32),
+        attributes,
+      };
+      // signRegistration refuses a key that is not the owner's: sign the message directly, as an attacker would.
+      return { registration, signature: personalSign(key, registrationMessage(registration)) };
+    }
+    function execute(owner: string, registration: SignedWorkflowRegistration | undefined, workflowId: string) {
+      return callEnclave(
+        encodeConfidentialExecuteRequest({
+          vaultDonSecrets: [{ key: 'API_KEY', namespace: 'main' }],
+          ...(registration === undefined ? {} : { registration }),
+          execution: {
+            workflowId,
+            // A URL nothing answers on: a refusal that came after a fetch would be a fetch error instead.
+            binaryUrl: 'http://127.0.0.1:9/binaries/x',
+            binaryHash: hello.binaryHash,
+            owner,
+            executionId: 'e'.repeat(64),
+            executeRequest: {
+              config: new Uint8Array(),
+              trigger: { id: 0, payload: jsonBytes({}) },
+              maxResponseSize: 1000,
+            },
+          },
+        }),
+      );
+    }
+
+    test('no registration at all', async () => {
+      expect(await execute(OWNER, undefined, hello.workflowId)).toEqual({
+        error: 'unauthorized: the request carries no owner-signed workflow registration',
+      });
+    });
+
+    test("a registration naming the victim as owner, signed by the attacker's key", async () => {
+      const forged = attackerRegistration(OWNER, ATTACKER_KEY);
+      const answer = await execute(OWNER, forged, forged.registration.workflow_id);
+      expect(answer.error).toMatch(
+        /^unauthorized: registration does not verify: owner_signature: registration is signed by 0x7099/,
+      );
+    });
+
+    test("the attacker's own valid registration, run under the victim's owner", async () => {
+      const own = signRegistration(ATTACKER_KEY, {
+        ...attackerRegistration(ATTACKER, ATTACKER_KEY).registration,
+        owner: ATTACKER,
+        workflow_id: computeWorkflowId(ATTACKER, 'steal', 'latest'),
+      });
+      const answer = await execute(OWNER, own, own.registration.workflow_id);
+      expect(answer.error).toBe('unauthorized: the registration is signed for another owner than the request names');
+    });
+
+    test("the victim's own registration, with secrets it does not list", async () => {
+      const answer = await callEnclave(
+        encodeConfidentialExecuteRequest({
+          vaultDonSecrets: [{ key: 'OTHER_SECRET', namespace: 'main' }],
+          registration: conformance.registration!,
+          execution: {
+            workflowId: conformance.workflowId,
+            binaryUrl: 'http://127.0.0.1:9/binaries/x',
+            binaryHash: conformance.binaryHash,
+            owner: OWNER,
+            executionId: 'e'.repeat(64),
+            executeRequest: {
+              config: new Uint8Array(),
+              trigger: { id: 0, payload: jsonBytes({}) },
+              maxResponseSize: 1000,
+            },
+          },
+        }),
+      );
+      expect(answer.error).toBe(
+        'unauthorized: secret "main/OTHER_SECRET" is not listed in the registration\'s vault_don_secrets',
+      );
+    });
   });
 
   const valid = () => ({

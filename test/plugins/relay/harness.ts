@@ -21,6 +21,8 @@ import {
   generateEncryptionKeyPair,
   openSealed,
   type PcrMeasurement,
+  computeWorkflowId,
+  signRegistration,
 } from '../../../sdk/trust/index.js';
 
 /** The owner's key (Hardhat's well-known account #0, a test key) and its address, lowercase. */
@@ -29,12 +31,34 @@ export const OWNER_KEY = new Uint8Array(
 );
 export const OWNER = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
 export const MEASUREMENT: PcrMeasurement = { pcr0: 'a1'.repeat(48), pcr1: 'b2'.repeat(48), pcr2: 'c3'.repeat(48) };
-export const CONTEXT: EnclaveExecutionContext = {
-  workflowId: 'wf-relay-test',
-  owner: OWNER,
-  executionId: 'cd'.repeat(32),
-  vaultDonSecrets: [{ key: 'API_KEY', namespace: 'main' }],
-};
+/**
+ * An execution context whose workflow the owner registered (owner-signed, listing `secretKeys` in namespace main),
+ * as `cwh deploy` would: the relay nodes authorize every request against it.
+ */
+export function registeredContext(
+  secretKeys: readonly string[] = ['API_KEY', 'MISSING', 'SIGNED', 'SWAPPED'],
+  name = 'relay-test',
+): EnclaveExecutionContext {
+  const attributes = { confidential: true, vault_don_secrets: secretKeys.map((key) => ({ key })) };
+  const registration = signRegistration(OWNER_KEY, {
+    workflow_id: computeWorkflowId(OWNER, name, 'latest'),
+    owner: OWNER,
+    name,
+    tag: 'latest',
+    binary_hash: 'ee'.repeat(32),
+    config_hash: 'ff'.repeat(32),
+    attributes: Buffer.from(JSON.stringify(attributes)).toString('base64'),
+  });
+  return {
+    workflowId: registration.registration.workflow_id,
+    owner: OWNER,
+    executionId: 'cd'.repeat(32),
+    vaultDonSecrets: secretKeys.map((key) => ({ key, namespace: 'main' })),
+    registration,
+  };
+}
+
+export const CONTEXT: EnclaveExecutionContext = registeredContext();
 
 export interface RelayHarness {
   dir: string;

@@ -18,10 +18,20 @@ import { signedSecretWrite } from '../../../plugins/vault/store.js';
 import {
   capabilityExecuteBinding,
   generateEncryptionKeyPair,
+  personalSign,
+  registrationMessage,
   secretsGetBinding,
   toChecksumAddress,
 } from '../../../sdk/trust/index.js';
-import { CONTEXT, MEASUREMENT, OWNER, OWNER_KEY, type RelayHarness, startRelayHarness } from './harness.js';
+import {
+  CONTEXT,
+  MEASUREMENT,
+  OWNER,
+  OWNER_KEY,
+  type RelayHarness,
+  registeredContext,
+  startRelayHarness,
+} from './harness.js';
 
 const SECRET = 'sk-relay-test-4f1c9e7d';
 
@@ -67,6 +77,34 @@ describe('an honest relay DON of 4 nodes (F = 1)', () => {
     expect(answer).toEqual({
       secret: { id: 'API_KEY', namespace: 'main', owner: toChecksumAddress(OWNER), value: SECRET },
     });
+  });
+
+  test("refuses, with F+1 signed refusals naming the rule, a secret request whose registration is not the owner's", async () => {
+    const attackerKey = new Uint8Array(32).fill(7);
+    const victim = registeredContext(['API_KEY'], 'victim');
+    const forged = {
+      ...victim,
+      registration: {
+        registration: victim.registration!.registration,
+        signature: personalSign(attackerKey, registrationMessage(victim.registration!.registration)),
+      },
+    };
+    const [answer] = await h.client().getSecrets(forged, [{ id: 'API_KEY', namespace: 'main' }]);
+    expect(answer?.error).toMatch(
+      /^relay: unauthorized: registration does not verify: owner_signature: registration is signed by 0x/,
+    );
+    const { registration: _none, ...unregistered } = victim;
+    const [missing] = await h.client().getSecrets(unregistered, [{ id: 'API_KEY', namespace: 'main' }]);
+    expect(missing?.error).toBe('relay: unauthorized: the request carries no owner-signed workflow registration');
+    const call = await h.client().executeCapability(unregistered, echoCall('no registration'));
+    expect(call.error).toBe('unauthorized: the request carries no owner-signed workflow registration');
+  });
+
+  test("refuses a secret that the registration does not list, even for the owner's own workflow", async () => {
+    const [answer] = await h.client().getSecrets(registeredContext(['OTHER']), [{ id: 'API_KEY', namespace: 'main' }]);
+    expect(answer?.error).toBe(
+      'relay: unauthorized: secret "main/API_KEY" is not listed in the registration\'s vault_don_secrets',
+    );
   });
 
   test('answers a per-secret not found error next to a found secret', async () => {
@@ -295,4 +333,22 @@ describe('a relay DON whose vault keeps no seal cache', () => {
     const [answer] = await h.client().getSecrets(CONTEXT, [{ id: 'API_KEY', namespace: 'main' }]);
     expect(answer?.secret?.value).toBe(SECRET);
   }, 20_000);
+});
+
+describe('a relay DON whose operator adds to the deny-list', () => {
+  let h: RelayHarness;
+  beforeAll(async () => {
+    h = await startRelayHarness({ relayConfig: { deniedCapabilities: ['echo@1.0.0'] } });
+  }, 30_000);
+  afterAll(async () => h?.stop());
+
+  test.each([
+    ['echo@1.0.0', 'Execute'],
+    [VAULT_CAPABILITY_ID, 'secrets_get'],
+    [RELAY_CAPABILITY_ID, 'confidential.secrets.get'],
+    ['confidential-workflows@1.0.0-alpha', 'Execute'],
+  ])('refuses %s: the operator list adds to the built-in one, never replaces it', async (id, method) => {
+    const answer = await h.client().executeCapability(CONTEXT, { ...echoCall('{}'), id, method });
+    expect(answer).toEqual({ error: `capability "${id}" may not be called through the relay` });
+  });
 });
