@@ -71,6 +71,24 @@ export interface SoakOptions {
   beforeStop?: (node: WorkflowNode, dir: string) => Promise<void>;
   /** Progress lines (one every ~10 s); default none. */
   progress?: (line: string) => void;
+  /**
+   * After the measured phase: a burst of confidential executions (their relay requests go through the gateway)
+   * mixed with oversized requests posted to the gateway, with one relay node SIGKILLed once relay requests are in
+   * flight ({@link GatewayBurstReport}). Default none.
+   */
+  gatewayBurst?: { executions: number; oversized: number; concurrency?: number };
+}
+
+/** What the gateway burst of {@link SoakOptions.gatewayBurst} saw. */
+export interface GatewayBurstReport {
+  /** Confidential executions of the burst: all must succeed (one relay node of N=4, F=1 down is tolerated). */
+  executions: { started: number; succeeded: number; failedWithError: number; lost: number; errors: string[] };
+  /** The relay node killed while relay requests were in flight, and how many were then active in the gateway. */
+  kill?: { target: string; pid: number; activeRequests: number };
+  /** Oversized requests posted, and how many got the expected refusal (413, or invalid params naming the field). */
+  oversized: { sent: number; refused: number; unexpected: string[] };
+  /** After the burst: a confidential execution succeeded, GET /metrics answered and the gateway had no request left. */
+  after: { executionSucceeded: boolean; metricsStatus: number; activeRequests: number; relayReady: boolean };
 }
 
 /** RSS of one process, in KiB (VmRSS of /proc/<pid>/status), peak over the first and the last 30% of samples. */
@@ -110,6 +128,8 @@ export interface SoakReport {
   rss: RssSample[];
   /** RSS in KiB of every process every `rssSampleMs` of the measured phase (restarts show as drops). */
   rssSeries: { atMs: number; kib: Record<string, number>; pids: Record<string, number> }[];
+  /** Present when {@link SoakOptions.gatewayBurst} was given. */
+  gatewayBurst?: GatewayBurstReport;
   durationSeconds: number;
   executionsPerSecond: number;
   store: string;
@@ -422,8 +442,13 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
         restarts: restartCount,
       });
     }
+    const burst =
+      options.gatewayBurst === undefined
+        ? undefined
+        : await runGatewayBurst(node, byKind.get('confidential')!, options.gatewayBurst, progress);
     await options.beforeStop?.(node, dir);
     return {
+      ...(burst === undefined ? {} : { gatewayBurst: burst }),
       executions: { started: started.length, succeeded, failedWithError, lost, errors },
       perKind,
       runningRecords,
@@ -442,6 +467,144 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     await new Promise((resolve) => api.close(resolve));
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Oversized requests to the gateway, each with the refusal it must get (`413`, or invalid params on a field). */
+function oversizedRequests(): { body: string; expect: 413 | string }[] {
+  const base = {
+    workflow_id: 'wf',
+    owner: OWNER,
+    execution_id: 'ab'.repeat(32),
+    reference_id: '1',
+    capability_id: 'echo@1.0.0',
+    payload: '',
+  };
+  const rpc = (id: number, params: unknown, method = 'confidential.capability.execute') =>
+    JSON.stringify({ jsonrpc: '2.0', id, method, params });
+  return [
+    { body: rpc(1, { ...base, workflow_id: 'w'.repeat(4_600_000) }), expect: 413 },
+    { body: rpc(2, { ...base, workflow_id: 'w'.repeat(100_000) }), expect: 'workflow_id' },
+    { body: rpc(3, { ...base, registration: { spec: 'r'.repeat(200_000) } }), expect: 'params' },
+    { body: rpc(4, { ...base, payload: 'QUFB'.repeat(300_000) }), expect: 'payload' },
+    {
+      body: rpc(
+        5,
+        {
+          ...base,
+          enclave_public_key: 'aa'.repeat(32),
+          secrets: Array.from({ length: 5000 }, (_, i) => ({ key: `K${i}`, namespace: 'main' })),
+        },
+        'confidential.secrets.get',
+      ),
+      expect: 'secrets',
+    },
+  ];
+}
+
+async function postOversized(url: string, request: { body: string; expect: 413 | string }): Promise<string | null> {
+  try {
+    const response = await fetch(url, { method: 'POST', body: request.body });
+    const text = await response.text();
+    if (request.expect === 413) return response.status === 413 ? null : `expected 413, got ${response.status}`;
+    const field = (JSON.parse(text) as { error?: { code?: number; data?: { field?: string } } }).error;
+    return response.status === 200 && field?.code === -32602 && field.data?.field === request.expect
+      ? null
+      : `expected invalid params on ${request.expect}, got ${response.status} ${text.slice(0, 100)}`;
+  } catch (error) {
+    // The server may close the connection while a 413'd body is still being sent: that is the refusal too.
+    return request.expect === 413 ? null : `request failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+/**
+ * The gateway burst: `executions` confidential executions at `concurrency` (default 8) with `oversized` oversized
+ * requests posted to the gateway between them, and a SIGKILL of one relay node as soon as the gateway has relay
+ * requests in flight. Then waits for the relay to be ready again and checks the host still answers.
+ */
+async function runGatewayBurst(
+  node: WorkflowNode,
+  confidential: Deployed[],
+  options: { executions: number; oversized: number; concurrency?: number },
+  progress: (line: string) => void,
+): Promise<GatewayBurstReport> {
+  const supervisor = node.supervisor!;
+  const running = node.gateway;
+  if (running === undefined || confidential.length === 0) throw new Error('gateway burst: no relay gateway');
+  const url = running.server.url;
+  const workflow = confidential[0]!;
+  const ids: string[] = [];
+  const execute = async (eventId: string) => {
+    ids.push(computeExecutionId(workflow.workflowId, eventId, 0));
+    try {
+      await node.engine.execute(workflow.workflowId, 0, { eventId, payload: textBytes('{}') });
+    } catch {
+      // counted from the store record
+    }
+  };
+  let kill: GatewayBurstReport['kill'];
+  let issued = 0;
+  const killer = (async () => {
+    const until = Date.now() + 20_000;
+    // In the middle of the burst: a third of it issued, and relay requests in flight.
+    while (Date.now() < until && (issued < options.executions / 3 || running.gateway.activeRequests === 0)) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const instances = supervisor.instances('relay').filter((i) => i.pid !== undefined && i.state === 'ready');
+    const instance = instances[Math.floor(Math.random() * instances.length)];
+    if (instance === undefined) return;
+    kill = { target: `relay#${instance.index}`, pid: instance.pid!, activeRequests: running.gateway.activeRequests };
+    process.kill(instance.pid!, 'SIGKILL');
+  })();
+  const oversized = oversizedRequests();
+  const unexpected: string[] = [];
+  let refused = 0;
+  let posted = 0;
+  const every = Math.max(1, Math.floor(options.executions / Math.max(1, options.oversized)));
+  await Promise.all(
+    Array.from({ length: options.concurrency ?? 8 }, async () => {
+      while (issued < options.executions) {
+        const i = issued++;
+        if (i % every === 0 && posted < options.oversized) {
+          const request = oversized[posted++ % oversized.length]!;
+          const problem = await postOversized(url, request);
+          if (problem === null) refused++;
+          else unexpected.push(problem);
+        }
+        await execute(`burst-${i}`);
+      }
+    }),
+  );
+  await killer;
+  const result = { started: ids.length, succeeded: 0, failedWithError: 0, lost: 0, errors: [] as string[] };
+  for (const id of ids) {
+    const record = await node.store.getExecution(id);
+    if (record?.status === 'succeeded') result.succeeded++;
+    else if (record?.status === 'failed' && record.error) {
+      result.failedWithError++;
+      if (result.errors.length < 5) result.errors.push(record.error.slice(0, 200));
+    } else result.lost++;
+  }
+  const readyBy = Date.now() + 15_000;
+  while (Date.now() < readyBy && supervisor.status().some((p) => p.enabled && p.state !== 'ready')) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const relayReady = supervisor.status().find((p) => p.name === 'relay')?.state === 'ready';
+  const afterId = computeExecutionId(workflow.workflowId, 'burst-after', 0);
+  await execute('burst-after');
+  ids.pop();
+  const metricsStatus = (await fetch(`${url}metrics`)).status;
+  progress(`gateway burst: ${JSON.stringify(result)}, kill ${JSON.stringify(kill)}`);
+  return {
+    executions: result,
+    ...(kill === undefined ? {} : { kill }),
+    oversized: { sent: posted, refused, unexpected },
+    after: {
+      executionSucceeded: (await node.store.getExecution(afterId))?.status === 'succeeded',
+      metricsStatus,
+      activeRequests: running.gateway.activeRequests,
+      relayReady,
+    },
+  };
 }
 
 /** Tolerance of the leak check: growth beyond `start × (1 + ratio) + slackKiB` is a leak. */
@@ -489,6 +652,13 @@ export function formatSoakReport(report: SoakReport): string {
   lines.push(
     `restarts per plugin: ${JSON.stringify(report.restarts)}; not ready at the end: ${JSON.stringify(report.notReady)}`,
   );
+  const b = report.gatewayBurst;
+  if (b !== undefined) {
+    lines.push(
+      `gateway burst: ${b.executions.started} confidential, ${b.executions.succeeded} ok, ${b.executions.failedWithError} failed, ${b.executions.lost} lost; kill ${b.kill?.target ?? 'none'} with ${b.kill?.activeRequests ?? 0} relay requests in flight; oversized ${b.oversized.refused}/${b.oversized.sent} refused; after: ${JSON.stringify(b.after)}`,
+    );
+    for (const message of [...b.executions.errors, ...b.oversized.unexpected]) lines.push(`    ${message}`);
+  }
   lines.push('RSS (KiB), peak over the first → last 30% of the measured phase:');
   for (const s of report.rss) {
     lines.push(

@@ -11,6 +11,8 @@ import {
   type RunningRelayGateway,
   startRelayGateway,
 } from './gateway/index.js';
+import { RELAY_CAPABILITY_ID, RELAY_SIGNER_METHOD } from '../sdk/confidential/relay-wire.js';
+import { jsonBytes } from '../sdk/protocol/index.js';
 import { silentLogger } from './log/logger.js';
 import { type DecisionEvent, routeDonCapabilities } from './remote/index.js';
 import { ConfidentialModule } from './modules/confidential.js';
@@ -58,7 +60,10 @@ export interface WorkflowNode {
   /** Serves binaries to the enclave plugin (started by the first confidential module). */
   binaries: BinaryServer;
   engine: WorkflowEngine;
-  /** The relay gateway, when plugins.yaml has a relay DON (`confidential-relay@1.0.0-alpha`). */
+  /**
+   * The relay gateway, when plugins.yaml has a relay DON (`confidential-relay@1.0.0-alpha`); on a lazy node, set
+   * once the plugins have started (the first plugin call starts them and then the gateway).
+   */
   gateway?: RunningRelayGateway;
   stop(): Promise<void>;
 }
@@ -80,18 +85,22 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
       : (options.pluginsFile ?? (existsSync('plugins.yaml') ? resolve('plugins.yaml') : undefined));
   let supervisor: PluginSupervisor | null = null;
   let pluginResults: PluginStartResult[] = [];
+  let lazyGateway: LazyGateway | undefined;
   if (pluginsFile) {
     // `trustedValues: auto` of the enclave becomes the measurement of its compiled code (enclave-measurement.ts).
     const config = await resolveEnclaveTrustedValues(await loadPluginsFile(pluginsFile));
     if (options.pluginStart === 'lazy') {
-      supervisor = addLazyPlugins(config, registry, logger).supervisor;
+      const lazy = addLazyPlugins(config, registry, logger);
+      supervisor = lazy.supervisor;
+      lazyGateway = startGatewayWithLazyPlugins(lazy, registry, logger, options.gateway);
     } else {
       supervisor = new PluginSupervisor({ config, logger, registry });
       pluginResults = await supervisor.start();
     }
   }
   // An eager node also runs the relay gateway, and calls every other DON-hosted capability through the Don2Don
-  // remote client (F+1 identical or one OCR-attested response); a lazy node does both when its plugins start.
+  // remote client (F+1 identical or one OCR-attested response); a lazy node does both when its plugins start
+  // (the gateway: startGatewayWithLazyPlugins, before the first plugin call goes out).
   const eager = options.pluginStart === 'lazy' ? null : supervisor;
   const gateway = eager
     ? await startRelayGateway({ supervisor: eager, registry, logger, ...options.gateway })
@@ -116,7 +125,7 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
     confidentialModuleFactory: (spec, attributes, binary) =>
       new ConfidentialModule({ registry, spec, attributes, binary, binaries, logger }),
   });
-  return {
+  const node: WorkflowNode = {
     logger,
     registry,
     builtins,
@@ -131,6 +140,7 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
     async stop() {
       await engine.close();
       await gateway?.close();
+      await lazyGateway?.close();
       await binaries.close();
       builtins.cron.close();
       await builtins.http.close();
@@ -138,6 +148,82 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
       await supervisor?.stop();
       await runner.close();
       await store.close();
+    },
+  };
+  // A lazy node's gateway appears once its plugins have started.
+  if (lazyGateway !== undefined) {
+    Object.defineProperty(node, 'gateway', { get: () => lazyGateway.current, enumerable: true });
+  }
+  return node;
+}
+
+/** The relay gateway of a lazily started node: `current` once the plugins have started. */
+interface LazyGateway {
+  readonly current: RunningRelayGateway | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * On a lazy node with a relay DON in plugins.yaml, makes the first call to any plugin capability start the
+ * plugins and then the relay gateway (publishing `{signers, f, gatewayUrl}` in the relay capability's config)
+ * before the call goes out, so that the enclave finds the gateway as on an eager node. Calls wait for the gateway;
+ * when it cannot start, they fail with its error (as `startNode` fails on an eager node).
+ * @returns undefined when plugins.yaml has no enabled relay DON plugin.
+ */
+function startGatewayWithLazyPlugins(
+  lazy: ReturnType<typeof addLazyPlugins>,
+  registry: CapabilityRegistry,
+  logger: Logger,
+  tuning: NodeOptions['gateway'],
+): LazyGateway | undefined {
+  const plugins = lazy.supervisor.config?.plugins ?? [];
+  const relay = plugins.find((p) => p.enabled && p.capabilities.includes(RELAY_CAPABILITY_ID));
+  if (relay === undefined || !registry.has(RELAY_CAPABILITY_ID)) return undefined;
+  const relayCapability = registry.getExecutable(RELAY_CAPABILITY_ID);
+  let current: RunningRelayGateway | undefined;
+  let closed = false;
+  let starting: Promise<void> | undefined;
+  const ensureGateway = () => {
+    starting ??= (async () => {
+      // The lazy plugins start at the first call to any of their capabilities: the relay node's signer read.
+      await relayCapability
+        .execute(
+          {
+            method: RELAY_SIGNER_METHOD,
+            payload: jsonBytes({}),
+            metadata: { workflowId: '', workflowExecutionId: '', referenceId: 'signer' },
+          },
+          { timeoutMs: 5000 },
+        )
+        .catch(() => undefined);
+      await lazy.started();
+      if (closed) return;
+      current = await startRelayGateway({ supervisor: lazy.supervisor, registry, logger, ...tuning });
+    })();
+    return starting;
+  };
+  for (const plugin of plugins) {
+    if (!plugin.enabled) continue;
+    for (const id of plugin.capabilities) {
+      if (!registry.has(id)) continue;
+      const inner = registry.getExecutable(id);
+      registry.set({
+        info: inner.info, // shared: the gateway publishes its config into it
+        async execute(call, callOptions) {
+          await ensureGateway();
+          return inner.execute(call, callOptions);
+        },
+      });
+    }
+  }
+  return {
+    get current() {
+      return current;
+    },
+    async close() {
+      closed = true;
+      await starting?.catch(() => undefined);
+      await current?.close();
     },
   };
 }

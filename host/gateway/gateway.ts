@@ -37,6 +37,156 @@ import { TokenBucket } from './rate-limit.js';
 /** Largest request id, in characters. */
 export const MAX_REQUEST_ID_CHARS = 200;
 
+/**
+ * Size bounds of the relay params, checked by {@link checkParamBounds} before any other validation, so that no
+ * oversized value reaches a relay node (the params and the call metadata travel in one plugin message, bounded by
+ * the plugin's `maxMessageBytes`, 4 MiB by default). Lengths of strings are in UTF-16 code units (JavaScript
+ * `length`); the total is the UTF-8 JSON of `params`. A value over its bound is answered with invalid params
+ * (-32602) whose message names the field, the limit and the observed size, and quotes no value.
+ */
+export const PARAM_LIMITS = {
+  /** `JSON.stringify(params)` in UTF-8 bytes, known and unknown fields together: 1.5 MiB. */
+  totalBytes: 1_572_864,
+  /** Fields of `params` (known and unknown together). */
+  fieldCount: 32,
+  /** Any field `params` has that this gateway does not know (e.g. a registration object), UTF-8 JSON bytes. */
+  extraFieldBytes: 16 * 1024,
+  workflow_id: 256,
+  /** `0x` + 40 hex. */
+  owner: 42,
+  /** 64 hex. */
+  execution_id: 64,
+  org_id: 256,
+  reference_id: 256,
+  capability_id: 256,
+  /** Hex, optional `0x` (an X25519 key is 64 hex characters). */
+  enclave_public_key: 256,
+  /** Entries of `secrets`. */
+  secretsCount: 64,
+  /** Each `secrets[i].key` and `secrets[i].namespace`. */
+  secretKey: 256,
+  secretNamespace: 256,
+  /** `payload`, base64 characters (768 KiB of bytes). */
+  payload: 1024 * 1024,
+  /** `attestation`, base64 characters (48 KiB of COSE bytes; a Nitro document is about 5 KiB). */
+  attestation: 64 * 1024,
+  /** Entries of `enclave_config.signers`. */
+  enclaveConfigSigners: 64,
+  /** Each `enclave_config.signers[i]`, hex characters. */
+  enclaveConfigSigner: 130,
+  /** `enclave_config.master_public_key`, hex characters. */
+  enclaveConfigMasterPublicKey: 1024,
+  /** `enclave_config` as UTF-8 JSON, with any unknown fields in it. */
+  enclaveConfigBytes: 16 * 1024,
+} as const;
+
+const KNOWN_FIELDS: Record<RelayMethod, ReadonlySet<string>> = {
+  [SecretsGetRequest.method]: new Set([
+    'workflow_id',
+    'owner',
+    'execution_id',
+    'org_id',
+    'secrets',
+    'enclave_public_key',
+    'enclave_config',
+    'attestation',
+  ]),
+  [CapabilityExecuteRelayRequest.method]: new Set([
+    'workflow_id',
+    'owner',
+    'execution_id',
+    'org_id',
+    'reference_id',
+    'capability_id',
+    'payload',
+    'enclave_config',
+    'attestation',
+  ]),
+};
+
+const STRING_LIMITS: readonly (readonly [string, number])[] = [
+  ['workflow_id', PARAM_LIMITS.workflow_id],
+  ['owner', PARAM_LIMITS.owner],
+  ['execution_id', PARAM_LIMITS.execution_id],
+  ['org_id', PARAM_LIMITS.org_id],
+  ['reference_id', PARAM_LIMITS.reference_id],
+  ['capability_id', PARAM_LIMITS.capability_id],
+  ['enclave_public_key', PARAM_LIMITS.enclave_public_key],
+  ['payload', PARAM_LIMITS.payload],
+  ['attestation', PARAM_LIMITS.attestation],
+];
+
+function jsonBytesOf(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+}
+
+function tooLong(field: string, limit: number, unit: string, observed: number): ParamsError {
+  return new ParamsError(field, `${field} must be at most ${limit} ${unit}, got ${observed}`);
+}
+
+function checkString(field: string, value: unknown, limit: number): void {
+  if (typeof value === 'string' && value.length > limit) throw tooLong(field, limit, 'characters', value.length);
+}
+
+/**
+ * Checks the size of every field of relay `params` against {@link PARAM_LIMITS}, before the shape checks of
+ * sdk/trust (which then see bounded values only). Types are not checked here.
+ * @param params - untrusted JSON-RPC params, already parsed (the HTTP body is bounded by the server).
+ * @throws ParamsError naming the field, e.g. `workflow_id must be at most 256 characters, got 4600000`.
+ */
+export function checkParamBounds(method: RelayMethod, params: unknown): void {
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) return;
+  const p = params as Record<string, unknown>;
+  const total = jsonBytesOf(p);
+  if (total > PARAM_LIMITS.totalBytes) throw tooLong('params', PARAM_LIMITS.totalBytes, 'bytes of JSON', total);
+  const fields = Object.keys(p);
+  if (fields.length > PARAM_LIMITS.fieldCount) {
+    throw new ParamsError('params', `params must have at most ${PARAM_LIMITS.fieldCount} fields, got ${fields.length}`);
+  }
+  const known = KNOWN_FIELDS[method];
+  for (const field of fields) {
+    if (known.has(field)) continue;
+    const size = jsonBytesOf(p[field]);
+    if (size > PARAM_LIMITS.extraFieldBytes) {
+      // The name is outside input too: at most 40 characters of it are quoted.
+      const name = JSON.stringify(field.length > 40 ? `${field.slice(0, 40)}…` : field);
+      throw new ParamsError(
+        'params',
+        `params field ${name} must be at most ${PARAM_LIMITS.extraFieldBytes} bytes of JSON, got ${size}`,
+      );
+    }
+  }
+  for (const [field, limit] of STRING_LIMITS) checkString(field, p[field], limit);
+  if (Array.isArray(p.secrets)) {
+    if (p.secrets.length > PARAM_LIMITS.secretsCount) {
+      throw tooLong('secrets', PARAM_LIMITS.secretsCount, 'entries', p.secrets.length);
+    }
+    p.secrets.forEach((secret: unknown, i) => {
+      if (secret === null || typeof secret !== 'object') return;
+      const s = secret as Record<string, unknown>;
+      checkString(`secrets[${i}].key`, s.key, PARAM_LIMITS.secretKey);
+      checkString(`secrets[${i}].namespace`, s.namespace, PARAM_LIMITS.secretNamespace);
+    });
+  }
+  const config = p.enclave_config;
+  if (config !== null && typeof config === 'object' && !Array.isArray(config)) {
+    const c = config as Record<string, unknown>;
+    if (Array.isArray(c.signers)) {
+      if (c.signers.length > PARAM_LIMITS.enclaveConfigSigners) {
+        throw tooLong('enclave_config.signers', PARAM_LIMITS.enclaveConfigSigners, 'entries', c.signers.length);
+      }
+      c.signers.forEach((signer: unknown, i) => {
+        checkString(`enclave_config.signers[${i}]`, signer, PARAM_LIMITS.enclaveConfigSigner);
+      });
+    }
+    checkString('enclave_config.master_public_key', c.master_public_key, PARAM_LIMITS.enclaveConfigMasterPublicKey);
+    const size = jsonBytesOf(c);
+    if (size > PARAM_LIMITS.enclaveConfigBytes) {
+      throw tooLong('enclave_config', PARAM_LIMITS.enclaveConfigBytes, 'bytes of JSON', size);
+    }
+  }
+}
+
 /** One relay node as the gateway sees it. */
 export interface RelayNodeClient {
   /** 0-based node index, unique in the DON. */
@@ -144,6 +294,7 @@ export class RelayGateway {
   readonly metrics: GatewayMetrics;
   readonly #nodes: readonly RelayNodeClient[];
   readonly #log: Logger;
+  /** Active request ids, keyed by type and value (`number:1` and `string:1` are different requests). */
   readonly #active = new Set<string>();
   readonly #global: TokenBucket;
   readonly #perNode: TokenBucket[];
@@ -195,13 +346,13 @@ export class RelayGateway {
         rawId === undefined || rawId === null ? 'is required' : `must be a string or a number, got ${typeof rawId}`;
       return finish(rpcError(null, RelayErrorCode.InvalidRequest, `id ${detail}`), 'invalid_request');
     }
-    const key = String(id);
-    if (key.length === 0 || key.length > MAX_REQUEST_ID_CHARS) {
+    const idText = String(id);
+    if (idText.length === 0 || idText.length > MAX_REQUEST_ID_CHARS) {
       return finish(
         rpcError(
           id,
           RelayErrorCode.InvalidRequest,
-          `id must be 1 to ${MAX_REQUEST_ID_CHARS} characters, got ${key.length}`,
+          `id must be 1 to ${MAX_REQUEST_ID_CHARS} characters, got ${idText.length}`,
         ),
         'invalid_request',
       );
@@ -219,6 +370,7 @@ export class RelayGateway {
     const relayMethod = method as RelayMethod;
     let params: unknown;
     try {
+      checkParamBounds(relayMethod, body.params);
       params = VALIDATORS[relayMethod](body.params);
     } catch (error) {
       if (error instanceof ParamsError) {
@@ -229,9 +381,15 @@ export class RelayGateway {
       }
       throw error;
     }
+    // JSON-RPC ids 1 and "1" are different ids: the key carries the type.
+    const key = `${typeof id}:${idText}`;
     if (this.#active.has(key)) {
       return finish(
-        rpcError(id, RelayErrorCode.InvalidRequest, `request id ${JSON.stringify(key.slice(0, 80))} is already active`),
+        rpcError(
+          id,
+          RelayErrorCode.InvalidRequest,
+          `request id ${JSON.stringify(typeof id === 'string' ? id.slice(0, 80) : id)} is already active`,
+        ),
         'invalid_request',
       );
     }

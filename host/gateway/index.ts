@@ -3,7 +3,9 @@ export { type AggregationCounts, type AggregationDecision, QuorumAggregator } fr
 export {
   type GatewayOptions,
   type JsonRpcResponse,
+  checkParamBounds,
   MAX_REQUEST_ID_CHARS,
+  PARAM_LIMITS,
   RelayGateway,
   type RelayNodeClient,
   type ResolvedGatewayOptions,
@@ -21,4 +23,9 @@ export {
   readNodeSigner,
   startRelayGateway,
 } from './relay-don.js';
-export { type GatewayServer, type GatewayServerOptions, startGatewayServer } from './server.js';
+export {
+  DEFAULT_MAX_BODY_BYTES,
+  type GatewayServer,
+  type GatewayServerOptions,
+  startGatewayServer,
+} from './server.js';

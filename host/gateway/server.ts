@@ -1,7 +1,9 @@
 /**
  * The gateway on loopback HTTP: `POST /` with one JSON-RPC 2.0 request object as the body answers one JSON-RPC
  * response (HTTP 200, also for JSON-RPC errors); `GET /metrics` serves the Prometheus text of the gateway's own
- * registry. Only a loopback address is accepted.
+ * registry. Only a loopback address is accepted. A body over `maxBodyBytes` is refused with HTTP 413 and a JSON-RPC
+ * parse error naming the limit: at once when `Content-Length` says so, else as soon as the streamed bytes pass it
+ * (the rest is never read; the connection is closed).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,9 +17,12 @@ export interface GatewayServerOptions {
   host?: string;
   /** TCP port; 0 (default) picks a free one. */
   port?: number;
-  /** Largest request body, in bytes. Default 4 MiB. */
+  /** Largest request body, in bytes. Default {@link DEFAULT_MAX_BODY_BYTES} (2 MiB). */
   maxBodyBytes?: number;
 }
+
+/** Default bound of a request body: above the gateway's total params bound (1.5 MiB, `PARAM_LIMITS.totalBytes`). */
+export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
 
 /** A running gateway server. */
 export interface GatewayServer {
@@ -32,19 +37,27 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 class BodyTooLarge extends Error {}
 
+/** Reads the body, counting bytes as they stream in; rejects with BodyTooLarge (and stops reading) past `maxBytes`. */
 function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const declared = request.headers['content-length'];
+    if (declared !== undefined && Number(declared) > maxBytes) {
+      reject(new BodyTooLarge(`request body of ${Number(declared)} bytes exceeds the limit of ${maxBytes} bytes`));
+      return;
+    }
     const chunks: Buffer[] = [];
     let total = 0;
-    request.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       total += chunk.length;
       if (total > maxBytes) {
-        reject(new BodyTooLarge(`request body exceeds ${maxBytes} bytes`));
-        request.destroy();
+        request.off('data', onData);
+        request.pause();
+        reject(new BodyTooLarge(`request body exceeds the limit of ${maxBytes} bytes`));
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    request.on('data', onData);
     request.on('end', () => resolve(Buffer.concat(chunks)));
     request.on('error', reject);
   });
@@ -60,11 +73,16 @@ export async function startGatewayServer(
 ): Promise<GatewayServer> {
   const host = options.host ?? '127.0.0.1';
   if (!LOOPBACK.has(host)) throw new ConfigError(`the gateway binds loopback only, got host ${JSON.stringify(host)}`);
-  const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const server: Server = createServer(async (request, response) => {
-    const send = (status: number, body: string, type = 'application/json') => {
-      response.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-      response.end(body);
+    const send = (status: number, body: string, type = 'application/json', close = false) => {
+      response.writeHead(status, {
+        'content-type': type,
+        'content-length': Buffer.byteLength(body),
+        ...(close ? { connection: 'close' } : {}),
+      });
+      // An unread body is not drained: the socket closes once the answer is out.
+      response.end(body, close ? () => request.socket.destroy() : undefined);
     };
     try {
       if (request.method === 'GET' && request.url === '/metrics') {
@@ -79,13 +97,15 @@ export async function startGatewayServer(
       try {
         parsed = JSON.parse((await readBody(request, maxBodyBytes)).toString('utf8'));
       } catch (error) {
-        const message = error instanceof BodyTooLarge ? error.message : 'request body is not valid JSON';
+        const tooLarge = error instanceof BodyTooLarge;
+        const message = tooLarge ? error.message : 'request body is not valid JSON';
         const reply: JsonRpcResponse = {
           jsonrpc: '2.0',
           id: null,
           error: { code: RelayErrorCode.ParseError, message },
         };
-        send(200, JSON.stringify(reply));
+        if (tooLarge) send(413, JSON.stringify(reply), 'application/json', true);
+        else send(200, JSON.stringify(reply));
         return;
       }
       send(200, JSON.stringify(await gateway.handle(parsed)));

@@ -11,7 +11,14 @@
  * process's RSS is a sawtooth: V8 grows its heap in steps towards a steady size and drops it at a major GC (the
  * relay nodes swing between ~90 and ~120 MiB under this load, docs/performance.md); the slack absorbs that step
  * growth on a loaded 2-core machine, while a leak of a few KiB per execution grows past it in the full run.
- * Restarted instances are fresh processes and are not compared. Env: SOAK_SECONDS (default 50),
+ * Restarted instances are fresh processes and are not compared.
+ *
+ * Then a gateway burst (bench/soak.ts `gatewayBurst`): 40 confidential executions, 8 at a time, with oversized
+ * requests posted to the gateway between them (a 4.6 MB body, an oversized workflow_id, registration object,
+ * payload and secrets list), and a SIGKILL of one relay node once a third is issued and relay requests are in
+ * flight. Every execution of the burst must succeed (N=4, F=1: one node down is tolerated), every oversized request
+ * must be refused (413 or invalid params naming the field), and the host must still answer afterwards.
+ * Env: SOAK_SECONDS (default 45),
  * SOAK_WARMUP_SECONDS (default 20), SOAK_CONCURRENCY (default 4).
  * Needs `npm run build` (npm test builds first).
  */
@@ -24,12 +31,13 @@ describe('soak with chaos (short)', () => {
   test('runs the mix while plugin processes are killed, and every started execution gets a final record', async () => {
     report = await runSoak({
       count: 100_000,
-      seconds: Number(process.env.SOAK_SECONDS ?? 50),
+      seconds: Number(process.env.SOAK_SECONDS ?? 45),
       concurrency: Number(process.env.SOAK_CONCURRENCY ?? 4),
       warmupSeconds: Number(process.env.SOAK_WARMUP_SECONDS ?? 20),
       killIntervalMs: 4_000,
       rssSampleMs: 2_000,
       store: 'pglite',
+      gatewayBurst: { executions: 40, oversized: 10, concurrency: 8 },
     });
     process.stdout.write(`${formatSoakReport(report)}\n`);
     expect(report.executions.started).toBeGreaterThan(60);
@@ -48,6 +56,20 @@ describe('soak with chaos (short)', () => {
     for (const kind of ['local', 'confidential', 'don2don'] as const) {
       expect(report.perKind[kind].succeeded, kind).toBeGreaterThan(0);
     }
+  });
+
+  test('kills a relay node in the middle of a burst of relay requests mixed with oversized ones: no execution is lost, every one succeeds, and the host still answers', () => {
+    const burst = report.gatewayBurst!;
+    expect(burst.kill?.target).toMatch(/^relay#\d$/);
+    expect(burst.kill!.activeRequests).toBeGreaterThan(0);
+    expect(burst.executions.started).toBe(40);
+    expect(burst.executions.lost).toBe(0);
+    expect(burst.executions.errors).toEqual([]);
+    expect(burst.executions.succeeded).toBe(40);
+    expect(burst.oversized.unexpected).toEqual([]);
+    expect(burst.oversized.refused).toBe(burst.oversized.sent);
+    expect(burst.oversized.sent).toBe(10);
+    expect(burst.after).toEqual({ executionSucceeded: true, metricsStatus: 200, activeRequests: 0, relayReady: true });
   });
 
   test('keeps the RSS of the host and of every plugin process flat after warm-up', () => {

@@ -2,12 +2,14 @@
  * The gateway in-process (`shared/design/protocol.md` sections 3 and 4). Relay nodes are in-memory node clients
  * that sign with real ed25519 keys; the real relay processes are tested in test/plugins/relay.
  */
+import { request as httpRequest } from 'node:http';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { register } from 'prom-client';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   type JsonRpcResponse,
   RelayGateway,
+  PARAM_LIMITS,
   type RelayNodeClient,
   startGatewayServer,
 } from '../../../host/gateway/index.js';
@@ -371,6 +373,20 @@ describe('request checks', () => {
     expect('result' in (await g.handle(request({ id: 'same' })))).toBe(true);
   });
 
+  test('keeps a numeric id 1 and a string id "1" apart: both run concurrently and both succeed', async () => {
+    const g = gatewayOver(fakeNodes([{ delayMs: 50 }, { delayMs: 50 }, { delayMs: 50 }, { delayMs: 50 }]));
+    gateways.push(g);
+    const [numeric, text] = await Promise.all([g.handle(request({ id: 1 })), g.handle(request({ id: '1' }))]);
+    expect(numeric).toMatchObject({ id: 1, result: { result: RESULT } });
+    expect(text).toMatchObject({ id: '1', result: { result: RESULT } });
+    const duplicate = g.handle(request({ id: 1 }));
+    expect(errorOf(await g.handle(request({ id: 1 })))).toEqual({
+      code: RelayErrorCode.InvalidRequest,
+      message: 'request id 1 is already active',
+    });
+    expect('result' in (await duplicate)).toBe(true);
+  });
+
   test('refuses requests over the global rate limit', async () => {
     const g = gatewayOver(fakeNodes(['honest', 'honest', 'honest', 'honest']), {
       globalRatePerSecond: 1,
@@ -391,6 +407,206 @@ describe('request checks', () => {
     gateways.push(g);
     expect('result' in (await g.handle(request()))).toBe(true);
     expect(errorOf(await g.handle(request())).code).toBe(RelayErrorCode.ForwardFailed);
+  });
+});
+
+const SECRETS_PARAMS = {
+  workflow_id: 'wf-1',
+  owner: PARAMS.owner,
+  execution_id: EXECUTION_ID,
+  enclave_public_key: 'aa'.repeat(32),
+  secrets: [{ key: 'K', namespace: 'main' }],
+};
+const SECRETS = 'confidential.secrets.get';
+const ENCLAVE_CONFIG = { signers: ['aa'.repeat(32)], f: 1, master_public_key: 'bb'.repeat(32), t: 1 };
+
+describe('size bounds of the params', () => {
+  const L = PARAM_LIMITS;
+  test.each([
+    ['workflow_id', METHOD, { workflow_id: 'w'.repeat(4_600_000) }, 'params', /^params must be at most 1572864 bytes/],
+    [
+      'workflow_id',
+      METHOD,
+      { workflow_id: 'w'.repeat(L.workflow_id + 1) },
+      'workflow_id',
+      `workflow_id must be at most ${L.workflow_id} characters, got ${L.workflow_id + 1}`,
+    ],
+    [
+      'owner',
+      METHOD,
+      { owner: `0x${'a'.repeat(100_000)}` },
+      'owner',
+      'owner must be at most 42 characters, got 100002',
+    ],
+    [
+      'execution_id',
+      METHOD,
+      { execution_id: 'a'.repeat(65) },
+      'execution_id',
+      'execution_id must be at most 64 characters, got 65',
+    ],
+    [
+      'org_id',
+      METHOD,
+      { org_id: 'o'.repeat(L.org_id + 1) },
+      'org_id',
+      `org_id must be at most ${L.org_id} characters, got ${L.org_id + 1}`,
+    ],
+    [
+      'reference_id',
+      METHOD,
+      { reference_id: 'r'.repeat(L.reference_id + 1) },
+      'reference_id',
+      `reference_id must be at most ${L.reference_id} characters, got ${L.reference_id + 1}`,
+    ],
+    [
+      'capability_id',
+      METHOD,
+      { capability_id: 'c'.repeat(L.capability_id + 1) },
+      'capability_id',
+      `capability_id must be at most ${L.capability_id} characters, got ${L.capability_id + 1}`,
+    ],
+    [
+      'payload',
+      METHOD,
+      { payload: 'QUFB'.repeat(L.payload / 4 + 1) },
+      'payload',
+      `payload must be at most ${L.payload} characters, got ${L.payload + 4}`,
+    ],
+    [
+      'attestation',
+      METHOD,
+      { attestation: 'QUFB'.repeat(L.attestation / 4 + 1) },
+      'attestation',
+      `attestation must be at most ${L.attestation} characters, got ${L.attestation + 4}`,
+    ],
+    [
+      'enclave_public_key',
+      SECRETS,
+      { enclave_public_key: 'aa'.repeat(200) },
+      'enclave_public_key',
+      `enclave_public_key must be at most ${L.enclave_public_key} characters, got 400`,
+    ],
+    [
+      'secrets (count)',
+      SECRETS,
+      { secrets: Array.from({ length: L.secretsCount + 1 }, (_, i) => ({ key: `K${i}`, namespace: 'n' })) },
+      'secrets',
+      `secrets must be at most ${L.secretsCount} entries, got ${L.secretsCount + 1}`,
+    ],
+    [
+      'secrets[i].key',
+      SECRETS,
+      {
+        secrets: [
+          { key: 'K', namespace: 'n' },
+          { key: 'k'.repeat(L.secretKey + 1), namespace: 'n' },
+        ],
+      },
+      'secrets[1].key',
+      `secrets[1].key must be at most ${L.secretKey} characters, got ${L.secretKey + 1}`,
+    ],
+    [
+      'secrets[i].namespace',
+      SECRETS,
+      { secrets: [{ key: 'K', namespace: 'n'.repeat(L.secretNamespace + 1) }] },
+      'secrets[0].namespace',
+      `secrets[0].namespace must be at most ${L.secretNamespace} characters, got ${L.secretNamespace + 1}`,
+    ],
+    [
+      'enclave_config.signers (count)',
+      METHOD,
+      { enclave_config: { ...ENCLAVE_CONFIG, signers: Array(L.enclaveConfigSigners + 1).fill('aa') } },
+      'enclave_config.signers',
+      `enclave_config.signers must be at most ${L.enclaveConfigSigners} entries, got ${L.enclaveConfigSigners + 1}`,
+    ],
+    [
+      'enclave_config.signers[i]',
+      METHOD,
+      { enclave_config: { ...ENCLAVE_CONFIG, signers: ['aa'.repeat(66)] } },
+      'enclave_config.signers[0]',
+      `enclave_config.signers[0] must be at most ${L.enclaveConfigSigner} characters, got 132`,
+    ],
+    [
+      'enclave_config.master_public_key',
+      METHOD,
+      { enclave_config: { ...ENCLAVE_CONFIG, master_public_key: 'bb'.repeat(600) } },
+      'enclave_config.master_public_key',
+      `enclave_config.master_public_key must be at most ${L.enclaveConfigMasterPublicKey} characters, got 1200`,
+    ],
+    [
+      'enclave_config (unknown fields in it)',
+      METHOD,
+      { enclave_config: { ...ENCLAVE_CONFIG, extra: 'x'.repeat(L.enclaveConfigBytes) } },
+      'enclave_config',
+      /^enclave_config must be at most 16384 bytes of JSON, got \d+$/,
+    ],
+    [
+      'an unknown field (a registration object)',
+      METHOD,
+      { registration: { spec: 'x'.repeat(L.extraFieldBytes) } },
+      'params',
+      /^params field "registration" must be at most 16384 bytes of JSON, got \d+$/,
+    ],
+    [
+      'an unknown field with a long name',
+      METHOD,
+      { ['n'.repeat(5000)]: 'x'.repeat(L.extraFieldBytes) },
+      'params',
+      new RegExp(`^params field "${'n'.repeat(40)}…" must be at most 16384 bytes of JSON`),
+    ],
+    [
+      'too many fields',
+      METHOD,
+      Object.fromEntries(Array.from({ length: L.fieldCount }, (_, i) => [`x${i}`, 1])),
+      'params',
+      `params must have at most ${L.fieldCount} fields, got ${L.fieldCount + 6}`,
+    ],
+  ])(
+    'refuses an oversized %s as invalid params naming the field, quoting no value, and keeps answering',
+    async (_name, method, override, field, message) => {
+      const nodes = fakeNodes(['honest', 'honest', 'honest', 'honest']);
+      const g = gatewayOver(nodes);
+      gateways.push(g);
+      const base = method === SECRETS ? SECRETS_PARAMS : PARAMS;
+      const response = await g.handle(request({ method, params: { ...base, ...override } }));
+      expect(response).toMatchObject({ error: { code: RelayErrorCode.InvalidParams, data: { field } } });
+      const error = errorOf(response);
+      if (typeof message === 'string') expect(error.message).toBe(message);
+      else expect(error.message).toMatch(message);
+      expect(Buffer.byteLength(error.message)).toBeLessThan(200);
+      expect(nodes.every((n) => n.calls === 0)).toBe(true);
+      expect(await g.handle(request())).toMatchObject({ result: { result: RESULT } });
+    },
+  );
+
+  test('accepts every field at its limit, and the nodes get it', async () => {
+    // Nodes that sign whatever params they are sent.
+    const nodes: RelayNodeClient[] = [0, 1, 2, 3].map((index) => {
+      const { secretKey, publicKey } = generateRelayKeyPair();
+      return {
+        index,
+        signer: bytesToHex(publicKey),
+        async send(_method, params) {
+          const signature = signRelayHash(secretKey, capabilityResponseHash(params as typeof PARAMS, RESULT));
+          return { answer: Promise.resolve({ result: RESULT, signature }) };
+        },
+      };
+    });
+    const g = gatewayOver(nodes);
+    gateways.push(g);
+    const atLimit = {
+      ...PARAMS,
+      workflow_id: 'w'.repeat(L.workflow_id),
+      reference_id: 'r'.repeat(L.reference_id),
+      capability_id: 'c'.repeat(L.capability_id),
+      org_id: 'o'.repeat(L.org_id),
+      payload: 'QUFB'.repeat(L.payload / 4),
+      attestation: 'QUFB'.repeat(L.attestation / 4),
+      enclave_config: { ...ENCLAVE_CONFIG, signers: Array(L.enclaveConfigSigners).fill('aa'.repeat(32)) },
+      registration: { spec: 'x'.repeat(L.extraFieldBytes - 20) },
+    };
+    expect(await g.handle(request({ params: atLimit }))).toMatchObject({ result: { result: RESULT } });
   });
 });
 
@@ -454,6 +670,42 @@ describe('HTTP server', () => {
     }
   });
 
+  test('answers 413 to a body whose Content-Length is over the limit, before the body is sent', async () => {
+    const g = gatewayOver(fakeNodes(['honest', 'honest', 'honest', 'honest']));
+    const server = await startGatewayServer(g, { maxBodyBytes: 64 * 1024 });
+    try {
+      const { status, body } = await postPartially(server.url, { 'content-length': String(4_600_000) }, 1024);
+      expect(status).toBe(413);
+      expect(JSON.parse(body)).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: {
+          code: RelayErrorCode.ParseError,
+          message: 'request body of 4600000 bytes exceeds the limit of 65536 bytes',
+        },
+      });
+      const ok = await (await fetch(server.url, { method: 'POST', body: JSON.stringify(request({ id: 8 })) })).json();
+      expect(ok).toMatchObject({ id: 8, result: { result: RESULT } });
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('answers 413 to a chunked body as soon as its bytes pass the limit, without waiting for the rest', async () => {
+    const g = gatewayOver(fakeNodes(['honest', 'honest', 'honest', 'honest']));
+    const server = await startGatewayServer(g, { maxBodyBytes: 64 * 1024 });
+    try {
+      // 128 KiB of a body announced as chunked and never finished: only an early answer can arrive.
+      const { status, body } = await postPartially(server.url, { 'transfer-encoding': 'chunked' }, 128 * 1024);
+      expect(status).toBe(413);
+      expect(JSON.parse(body).error.message).toBe('request body exceeds the limit of 65536 bytes');
+      const ok = await (await fetch(server.url, { method: 'POST', body: JSON.stringify(request({ id: 9 })) })).json();
+      expect(ok).toMatchObject({ id: 9, result: { result: RESULT } });
+    } finally {
+      await server.close();
+    }
+  });
+
   test('refuses to bind a non-loopback address', async () => {
     const g = gatewayOver(fakeNodes(['honest', 'honest', 'honest', 'honest']));
     await expect(startGatewayServer(g, { host: '0.0.0.0' })).rejects.toThrow(
@@ -461,3 +713,28 @@ describe('HTTP server', () => {
     );
   });
 });
+
+/** POSTs `sendBytes` of a body and leaves the request unfinished; resolves with the answer the server sends. */
+function postPartially(
+  url: string,
+  headers: Record<string, string>,
+  sendBytes: number,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error('no answer before the body was finished'));
+    }, 3000);
+    req.on('response', (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    req.on('error', () => {}); // the server closes the connection while we would still send
+    req.write(`{"jsonrpc":"2.0","id":1,"params":{"workflow_id":"${'w'.repeat(sendBytes)}`);
+  });
+}
