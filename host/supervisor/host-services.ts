@@ -24,9 +24,10 @@ export interface HostCapabilityCall {
 /** The services the host offers to plugins. */
 export interface HostServices {
   /**
-   * Calls a capability on behalf of a plugin.
+   * Calls a capability on behalf of a plugin, if the registry lets that plugin call it
+   * ({@link CapabilityRegistry.getExecutableFor}: internal capabilities are closed unless granted).
    * @returns exactly one of `payload` and `error`
-   * @throws CapabilityError when the capability is unknown or cannot be reached
+   * @throws CapabilityError `forbidden` when the caller is not allowed; when the capability is unknown or cannot be reached
    */
   executeCapability(
     call: HostCapabilityCall,
@@ -44,7 +45,7 @@ export function registryHostServices(registry: CapabilityRegistry): HostServices
   return {
     executeCapability: (call, options) =>
       registry
-        .getExecutable(call.capabilityId)
+        .getExecutableFor(call.capabilityId, options.caller.plugin)
         .execute(
           { method: call.method, payload: call.payload, metadata: call.metadata },
           { signal: options.signal, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) },
