@@ -73,6 +73,18 @@ export const INTERNAL_CAPABILITY_NAMES: readonly string[] = Object.freeze([
   'vault',
 ]);
 
+/**
+ * The public projection of other plugins' registry configs (by capability name): the only fields
+ * `host/registry.config` serves to a plugin that is not the provider. Everything else (keys, data dirs, prices) stays
+ * with its provider.
+ */
+export const PUBLIC_CONFIG_FIELDS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  // The relay DON's public facts, published by the host's relay gateway (host/gateway/relay-don.ts).
+  'confidential-relay': Object.freeze(['signers', 'f', 'gatewayUrl']),
+  // The measurements the relays and the vault trust for the enclave (sdk/confidential/enclave-policy.ts).
+  'confidential-workflows': Object.freeze(['enclaves']),
+});
+
 /** The name part of `name@semver`. */
 export function capabilityName(id: string): string {
   const at = id.indexOf('@');
@@ -222,9 +234,33 @@ export class CapabilityRegistry {
     return capability;
   }
 
-  /** The config of a capability's provider. @throws CapabilityError `not_found`. */
+  /** The config of a capability's provider (host-internal use). @throws CapabilityError `not_found`. */
   getConfig(id: string): unknown {
     return this.#get(id).info.config;
+  }
+
+  /**
+   * What `caller` may read of capability `id`'s config (`host/registry.config`): the whole config when the caller
+   * is its provider; otherwise only the public projection of {@link PUBLIC_CONFIG_FIELDS} (the relay DON's
+   * `{signers, f, gatewayUrl}`, the enclave's trusted `enclaves`).
+   * @throws CapabilityError `forbidden` when `id` is another plugin's capability with no public projection;
+   *   `not_found` when `id` is unknown
+   */
+  getConfigFor(id: string, caller: CapabilityCaller): unknown {
+    const { info } = this.#get(id);
+    if (info.provider === caller || caller === ENGINE_CALLER) return info.config;
+    const fields = PUBLIC_CONFIG_FIELDS[capabilityName(id)];
+    if (fields === undefined) {
+      throw new CapabilityError(
+        'forbidden',
+        `plugin "${caller.slice(0, 64)}" may not read the config of capability "${id}" (provided by ` +
+          `${info.provider}): a plugin reads its own config and the public facts of ` +
+          `${Object.keys(PUBLIC_CONFIG_FIELDS).join(', ')}`,
+        { context: { capabilityId: id, caller: caller.slice(0, 64) } },
+      );
+    }
+    const config = (info.config ?? {}) as Record<string, unknown>;
+    return Object.fromEntries(fields.filter((field) => config[field] !== undefined).map((f) => [f, config[f]]));
   }
 
   /** Every registered capability, sorted by id. */

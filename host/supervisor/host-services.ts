@@ -34,8 +34,9 @@ export interface HostServices {
     options: { caller: HostServiceCaller; signal: AbortSignal; timeoutMs?: number },
   ): Promise<CapabilityResponse>;
   /**
-   * The registry config of a capability's provider.
-   * @throws CapabilityError `not_found` when the capability is unknown
+   * What the caller may read of a capability's registry config: its own plugin's whole config, else only the public
+   * projection ({@link CapabilityRegistry.getConfigFor}).
+   * @throws CapabilityError `not_found` when the capability is unknown, `forbidden` for another plugin's config
    */
   registryConfig(capabilityId: string, caller: HostServiceCaller): Promise<unknown> | unknown;
 }
@@ -50,6 +51,6 @@ export function registryHostServices(registry: CapabilityRegistry): HostServices
           { method: call.method, payload: call.payload, metadata: call.metadata },
           { signal: options.signal, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) },
         ),
-    registryConfig: (capabilityId) => registry.getConfig(capabilityId),
+    registryConfig: (capabilityId, caller) => registry.getConfigFor(capabilityId, caller.plugin),
   };
 }

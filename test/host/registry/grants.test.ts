@@ -94,4 +94,27 @@ describe('capability grants (allowedCallers)', () => {
       );
     }
   }, 30_000);
+
+  it("serves a plugin its own config, the enclave's public projection, and refuses another plugin's config", async () => {
+    const secretKey = 'c40fcff25090d7b26fab62cb5cd3f72dc3fbcec3083c37e4351678b6bb48cc7d';
+    const enclaves = [{ trustedValues: [{ pcr0: 'aa', pcr1: 'bb', pcr2: 'cc' }], caRootsPEM: 'dev' }];
+    await withPlugins(
+      [
+        probe('reader', { config: { mine: 1 } }),
+        probe('oracle', { config: { ocrKeys: [secretKey] } }),
+        enclaveStandIn({ config: { enclaves, maxCacheBytes: 1024, relay: { privateish: true } } }),
+      ],
+      async ({ registry }) => {
+        const read = async (capabilityId: string) =>
+          call(registry, 'reader@1.0.0', 'Config', JSON.stringify({ capabilityId }));
+        const own = await read('reader@1.0.0');
+        expect(JSON.parse(bytesText(own.payload as Uint8Array))).toEqual({ config: { mine: 1 } });
+        const enclave = await read(ENCLAVE);
+        expect(JSON.parse(bytesText(enclave.payload as Uint8Array))).toEqual({ config: { enclaves } });
+        const other = await read('oracle@1.0.0');
+        expect(other.error).toContain('plugin "reader" may not read the config of capability "oracle@1.0.0"');
+        expect(other.error).not.toContain(secretKey);
+      },
+    );
+  }, 30_000);
 });
