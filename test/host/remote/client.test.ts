@@ -46,7 +46,7 @@ function execute(client: RemoteExecutableCapability, options: { timeoutMs?: numb
 }
 
 /** A bare request state for synchronous, order-exact scenarios. */
-function requestOf(don: TestDon, required = don.f + 1) {
+function requestOf(don: TestDon, required = don.f + 1, signers: readonly string[] | null = don.signers) {
   const { logger, lines } = captureLogger();
   const request = new ClientRequest({
     requestId,
@@ -55,7 +55,7 @@ function requestOf(don: TestDon, required = don.f + 1) {
     peers: don.peers.map((p) => p.peerId),
     f: don.f,
     required,
-    signers: don.signers,
+    ...(signers === null ? {} : { signers }),
     configDigest: new Uint8Array(Buffer.from(don.configDigest, 'hex')),
     log: logger,
   });
@@ -265,6 +265,25 @@ describe('payload not available', () => {
     expect(err(0, 'plugin "oracle" instance 0 crashed')).toBeUndefined();
     expect(ok(1, attested(don, 'A'))).toMatchObject({ acceptedBy: 'attestation' });
   });
+
+  test.each([
+    ['no signers are configured', 2, null],
+    ['an empty signer list is configured', 2, [] as string[]],
+    ['the required count exceeds F+1', 3, 'don'],
+  ] as const)(
+    'does not wait out payload-not-available answers when %s: no attestation could be accepted',
+    (_label, required, signers) => {
+      const don = testDon(4, 1);
+      const { err } = requestOf(don, required, signers === 'don' ? don.signers : signers);
+      // Node 1 is still pending, but it could only help with an attestation, which cannot be accepted here.
+      const results = [err(2, NOT_AVAILABLE), err(3, NOT_AVAILABLE), err(0, 'plugin "oracle" instance 0 crashed')];
+      expect(results.find((r) => r !== undefined)).toMatchObject({
+        kind: 'error',
+        reason: 'quorum_unreachable',
+        error: expect.stringContaining('(1 responses pending)'),
+      });
+    },
+  );
 
   test('fails once every node answered and none delivered an accepted payload', () => {
     const don = testDon(4, 1);
