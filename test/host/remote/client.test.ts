@@ -81,12 +81,38 @@ describe('fan-out', () => {
     expect(bytesText((await result).payload!)).toBe('A');
   });
 
-  test('refuses a second call with the same request id while the first is in flight', async () => {
+  test('refuses a second call with the same request id but a different payload while the first is in flight', async () => {
     const don = testDon(4, 1);
     const { client } = clientOf(don, [silent, silent, silent, silent], { requestTimeoutMs: 100 });
     const first = execute(client);
-    await expect(execute(client)).rejects.toThrow(`request ${requestId} is already in flight`);
+    const other = client.execute({ method: 'Latest', payload: textBytes('{"pair":"BTC/USD"}'), metadata });
+    await expect(other).rejects.toThrow(
+      `request ${requestId} is already in flight with a different method, payload or metadata`,
+    );
     await expect(first).rejects.toMatchObject({ code: 'timeout' });
+  });
+
+  test('an identical caller that aborts detaches alone; the others still get the answer', async () => {
+    const don = testDon(4, 1);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow =
+      (i: number): Parameters<typeof clientOf>[1][number] =>
+      async (request) => {
+        await gate;
+        return { requestId: request.requestId, sender: `node-${i}`, response: plain('A') };
+      };
+    const { client, transport } = clientOf(don, [slow(0), slow(1), slow(2), slow(3)]);
+    const leaving = new AbortController();
+    const calls = [execute(client, { signal: leaving.signal }), execute(client), execute(client)];
+    leaving.abort(new Error('caller gone'));
+    await expect(calls[0]).rejects.toMatchObject({ code: 'aborted' });
+    release();
+    const rest = await Promise.all(calls.slice(1));
+    for (const answer of rest) expect(bytesText(answer.payload!)).toBe('A');
+    expect(transport.sent).toHaveLength(4);
   });
 });
 
