@@ -50,7 +50,7 @@ export class EngineExecutionHelper implements ExecutionHelper {
     const { registry, metadata, deadline, subscribe } = this.#options;
     if (subscribe) return { error: 'capability calls are not allowed during the subscribe phase' };
     try {
-      const capability = registry.getExecutableFor(request.id, WORKFLOWS_CALLER);
+      const capability = registry.getExecutableFor(request.id, WORKFLOWS_CALLER, request.method);
       return await capability.execute(
         {
           method: request.method,

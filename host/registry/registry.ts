@@ -91,6 +91,18 @@ export function capabilityName(id: string): string {
   return at < 0 ? id : id.slice(0, at);
 }
 
+/**
+ * Methods of internal capabilities that serve only public facts and that every plugin may call: the enclave's
+ * `Identity` (its development attestor root, which the relays and the vault need to check its attestation).
+ */
+export const PUBLIC_METHODS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  'confidential-workflows': Object.freeze(['Identity']),
+});
+
+function isPublicMethod(id: string, method: string): boolean {
+  return PUBLIC_METHODS[capabilityName(id)]?.includes(method) === true;
+}
+
 /** Whether `id` names an internal capability ({@link INTERNAL_CAPABILITY_NAMES}). */
 export function isInternalCapability(id: string): boolean {
   return INTERNAL_CAPABILITY_NAMES.includes(capabilityName(id));
@@ -186,13 +198,15 @@ export class CapabilityRegistry {
    * The single authorisation chokepoint of capability calls: the executable capability `id`, if `caller` may call it.
    * Rule: the capability's `allowedCallers` when configured; otherwise ordinary capabilities are open and internal
    * ones ({@link INTERNAL_CAPABILITY_NAMES}) take {@link defaultAllowedCallers} (the vault: the relay plugin; the
-   * relay and the enclave: nobody but {@link ENGINE_CALLER}). {@link ENGINE_CALLER} may always call.
+   * relay and the enclave: nobody but {@link ENGINE_CALLER}). {@link ENGINE_CALLER} may always call; every plugin
+   * may call the {@link PUBLIC_METHODS} (the enclave's `Identity`).
    * @throws CapabilityError `forbidden` naming the caller and the capability; `not_found`, `wrong_kind` as
    *   {@link getExecutable}
    */
-  getExecutableFor(id: string, caller: CapabilityCaller): ExecutableCapability {
+  getExecutableFor(id: string, caller: CapabilityCaller, method?: string): ExecutableCapability {
     const capability = this.getExecutable(id);
     if (caller === ENGINE_CALLER) return capability;
+    if (method !== undefined && isPublicMethod(id, method) && caller !== WORKFLOWS_CALLER) return capability;
     const allowed = capability.info.allowedCallers ?? this.defaultAllowedCallers(id);
     if (allowed !== undefined && !allowed.includes(caller)) {
       const internal = isInternalCapability(id) ? 'internal ' : '';

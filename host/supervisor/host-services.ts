@@ -46,7 +46,7 @@ export function registryHostServices(registry: CapabilityRegistry): HostServices
   return {
     executeCapability: (call, options) =>
       registry
-        .getExecutableFor(call.capabilityId, options.caller.plugin)
+        .getExecutableFor(call.capabilityId, options.caller.plugin, call.method)
         .execute(
           { method: call.method, payload: call.payload, metadata: call.metadata },
           { signal: options.signal, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) },

@@ -42,6 +42,10 @@ describe('capability grants (allowedCallers)', () => {
           const answer = await call(registry, 'third-party@1.0.0', 'CallHost', callHost(target, 'Execute', 'x'));
           expect(answer.error).toContain(`plugin "third-party" may not call internal capability "${target}"`);
         }
+        // The enclave's public Identity method (its dev attestor root) stays callable: the stand-in has no such
+        // method, so whatever it answers comes from the plugin, not a refusal by the host.
+        const identity = await call(registry, 'third-party@1.0.0', 'CallHost', callHost(ENCLAVE, 'Identity', ''));
+        expect(JSON.stringify(identity)).not.toContain('may not call');
       },
     );
   }, 30_000);
