@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { create } from '@bufbuild/protobuf';
 import { keccak_256 } from '@noble/hashes/sha3.js';
+import { concatBytes } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
 import { ConfigError } from '../../sdk/protocol/errors.js';
 import { bytesText, jsonBytes } from '../../sdk/protocol/index.js';
@@ -11,7 +12,7 @@ import {
   PayloadSchema as HttpTriggerPayloadSchema,
 } from '../../sdk/protocol/proto/gen/capabilities/networking/http/v1alpha/trigger_pb.js';
 import { isProtoAny, packAny, unpackAny } from '../../sdk/protocol/proto/payloads.js';
-import { recoverSignerAddress } from '../../sdk/trust/index.js';
+import { recoverSignerAddress, TrustError } from '../../sdk/trust/index.js';
 import { silentLogger } from '../log/logger.js';
 import type { CapabilityInfo, TriggerCapability, TriggerEvent, TriggerRegistration } from '../registry/registry.js';
 import { parseJsonPayload } from './json-payload.js';
@@ -73,9 +74,10 @@ async function readBody(request: IncomingMessage): Promise<Buffer> {
  *
  * Request: `POST /triggers/<workflowId>/<triggerId>` (`triggerId` is `trigger_<i>`) with the input as the body and
  * `X-Signature: 0x<65-byte r‖s‖v hex>`, an ECDSA secp256k1 signature over `keccak256(body)` by one of the
- * subscription's authorized keys. Answers 202 with `{eventId}`, 401 for a missing or foreign signature, 404 for an
- * unknown subscription, 413 for a body over 1 MiB. The event id is `keccak256(signature)` in hex, so a replayed
- * request fires nothing new. The event payload is JSON `{"input": <body text>, "key": "0x…"}`, or for CRE binaries
+ * subscription's authorized keys, low-s (`s <= n/2`), v 0/1 or 27/28. Answers 202 with `{eventId}`, 401 for a
+ * missing, high-s or foreign signature, 404 for an unknown subscription, 413 for a body over 1 MiB. The event id is
+ * `keccak256(signer address bytes ‖ keccak256(body))` in hex — independent of the signature's encoding — so a
+ * replayed or re-encoded request gets the same event id and execution id, and runs once. The event payload is JSON `{"input": <body text>, "key": "0x…"}`, or for CRE binaries
  * the protobuf `Any` of `Payload {input, key}`.
  */
 export class HttpTrigger implements TriggerCapability {
@@ -143,15 +145,27 @@ export class HttpTrigger implements TriggerCapability {
     if (!/^0x[0-9a-fA-F]{130}$/.test(header))
       return { status: 401, body: { error: 'X-Signature: expected 0x + 65 bytes of hex' } };
     const signature = Buffer.from(header.slice(2), 'hex');
+    const bodyHash = keccak_256(body);
     let signer: string;
     try {
-      signer = recoverSignerAddress(keccak_256(body), signature).toLowerCase();
-    } catch {
-      return { status: 401, body: { error: 'X-Signature: not a valid signature' } };
+      // Rejects high-s (s > n/2) and accepts v as 0/1 or 27/28: the encodings of one signature map to one signer.
+      signer = recoverSignerAddress(bodyHash, signature).toLowerCase();
+    } catch (error) {
+      const highS = error instanceof TrustError && error.message.includes('s is high');
+      return {
+        status: 401,
+        body: {
+          error: highS
+            ? 'X-Signature: high-s signature (s > n/2); sign with low s'
+            : 'X-Signature: not a valid signature',
+        },
+      };
     }
     if (!registration.authorizedKeys.has(signer))
       return { status: 401, body: { error: `key ${signer} is not authorized` } };
-    const eventId = Buffer.from(keccak_256(signature)).toString('hex');
+    // The event id names what was signed and by whom, not the signature's encoding: keccak(signer ‖ keccak(body)).
+    // Every accepted re-encoding (v 0/1 vs 27/28) or re-post of one signed body is one event, one execution id.
+    const eventId = Buffer.from(keccak_256(concatBytes(Buffer.from(signer.slice(2), 'hex'), bodyHash))).toString('hex');
     const payload = registration.proto
       ? packAny(
           HttpTriggerPayloadSchema,

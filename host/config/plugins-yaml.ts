@@ -56,6 +56,8 @@ const PATTERN_MESSAGES: Record<string, string> = {
   configDigest: 'expected 64 hex characters (the OCR config digest)',
 };
 
+/** A plugin name or one of the reserved caller names `workflows`, `engine`. */
+const CALLER_NAME = NAME;
 const int = (min: number) => z.number().int().min(min);
 
 const limitsSchema = z
@@ -86,6 +88,8 @@ const pluginSchema = z
     sha256: z.string().regex(SHA256, 'sha256').optional(),
     capabilities: z.array(z.string().regex(CAPABILITY_ID, 'capability')).min(1),
     config: z.unknown().optional(),
+    /** Who may call this plugin's capabilities: plugin names, `workflows`, `engine` (docs/plugins.md#grants). */
+    allowedCallers: z.array(z.string().regex(CALLER_NAME, 'caller name')).max(256).optional(),
     don: z
       .object({
         nodes: int(1),
@@ -118,6 +122,25 @@ const fileSchema = z
           message: `duplicate plugin name "${plugin.name}" (also plugins[${first}])`,
         });
       } else names.set(plugin.name, i);
+      if (plugin.name === 'workflows' || plugin.name === 'engine') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['plugins', i, 'name'],
+          message: `"${plugin.name}" is a reserved caller name (allowedCallers), not a plugin name`,
+        });
+      }
+      const signerSeen = new Map<string, number>();
+      plugin.don?.signers?.forEach((signer, j) => {
+        const key = signer.toLowerCase();
+        const earlier = signerSeen.get(key);
+        if (earlier !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['plugins', i, 'don', 'signers', j],
+            message: `duplicate signer ${signer} (also signers[${earlier}]; addresses compare case-insensitively)`,
+          });
+        } else signerSeen.set(key, j);
+      });
       if (plugin.don && plugin.don.nodes < 3 * plugin.don.f + 1) {
         ctx.addIssue({
           code: 'custom',
@@ -179,6 +202,8 @@ export interface ResolvedPluginConfig {
    * `signers` (EVM addresses, one per node) and `configDigest` (64 hex) of the Don2Don attestation fast path.
    */
   don?: { nodes: number; f: number; signers?: string[]; configDigest?: string };
+  /** plugins.yaml `allowedCallers`: who may call this plugin's capabilities; absent = the registry's default. */
+  allowedCallers?: string[];
   /** Number of instances to run: `don.nodes`, or 1. */
   instances: number;
   limits: ResolvedPluginLimits;
@@ -292,6 +317,7 @@ export function resolvePluginsConfig(input: unknown, options: PluginsConfigOptio
       capabilities: plugin.capabilities,
       config: plugin.config ?? {},
       ...(plugin.don === undefined ? {} : { don: plugin.don }),
+      ...(plugin.allowedCallers === undefined ? {} : { allowedCallers: plugin.allowedCallers }),
       instances: plugin.don?.nodes ?? 1,
       limits: plugin.limits,
       restart: plugin.restart,

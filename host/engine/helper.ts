@@ -6,7 +6,7 @@ import type {
   SecretRequest,
   SecretResponse,
 } from '../../sdk/protocol/index.js';
-import type { CapabilityCallMetadata, CapabilityRegistry } from '../registry/registry.js';
+import { type CapabilityCallMetadata, type CapabilityRegistry, WORKFLOWS_CALLER } from '../registry/registry.js';
 
 /** Resolves secrets for local executions (the vault, or a test double). */
 export interface SecretsProvider {
@@ -50,7 +50,7 @@ export class EngineExecutionHelper implements ExecutionHelper {
     const { registry, metadata, deadline, subscribe } = this.#options;
     if (subscribe) return { error: 'capability calls are not allowed during the subscribe phase' };
     try {
-      const capability = registry.getExecutable(request.id);
+      const capability = registry.getExecutableFor(request.id, WORKFLOWS_CALLER, request.method);
       return await capability.execute(
         {
           method: request.method,

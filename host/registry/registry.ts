@@ -49,7 +49,67 @@ export interface CapabilityInfo {
   don?: DonInfo;
   /** The provider's config (from plugins.yaml for plugins), readable by other components. */
   config: unknown;
+  /**
+   * Who may call this capability (plugins.yaml `allowedCallers`): plugin names and the reserved names
+   * {@link WORKFLOWS_CALLER} / {@link ENGINE_CALLER}. Absent: open for ordinary capabilities, the built-in
+   * default of {@link defaultAllowedCallers} for internal ones.
+   */
+  allowedCallers?: string[];
 }
+
+/** Reserved caller name of workflows (the engine's callCapability path). */
+export const WORKFLOWS_CALLER = 'workflows';
+/** Reserved caller name of the host's own modules (e.g. the engine's ConfidentialModule). */
+export const ENGINE_CALLER = 'engine';
+/** Caller names plugins may not take. */
+export const RESERVED_CALLER_NAMES: readonly string[] = Object.freeze([WORKFLOWS_CALLER, ENGINE_CALLER]);
+
+/**
+ * Names of the internal capabilities: closed to every caller that plugins.yaml does not grant. Not configurable.
+ */
+export const INTERNAL_CAPABILITY_NAMES: readonly string[] = Object.freeze([
+  'confidential-workflows',
+  'confidential-relay',
+  'vault',
+]);
+
+/**
+ * The public projection of other plugins' registry configs (by capability name): the only fields
+ * `host/registry.config` serves to a plugin that is not the provider. Everything else (keys, data dirs, prices) stays
+ * with its provider.
+ */
+export const PUBLIC_CONFIG_FIELDS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  // The relay DON's public facts, published by the host's relay gateway (host/gateway/relay-don.ts).
+  'confidential-relay': Object.freeze(['signers', 'f', 'gatewayUrl']),
+  // The measurements the relays and the vault trust for the enclave (sdk/confidential/enclave-policy.ts).
+  'confidential-workflows': Object.freeze(['enclaves']),
+});
+
+/** The name part of `name@semver`. */
+export function capabilityName(id: string): string {
+  const at = id.indexOf('@');
+  return at < 0 ? id : id.slice(0, at);
+}
+
+/**
+ * Methods of internal capabilities that serve only public facts and that every plugin may call: the enclave's
+ * `Identity` (its development attestor root, which the relays and the vault need to check its attestation).
+ */
+export const PUBLIC_METHODS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  'confidential-workflows': Object.freeze(['Identity']),
+});
+
+function isPublicMethod(id: string, method: string): boolean {
+  return PUBLIC_METHODS[capabilityName(id)]?.includes(method) === true;
+}
+
+/** Whether `id` names an internal capability ({@link INTERNAL_CAPABILITY_NAMES}). */
+export function isInternalCapability(id: string): boolean {
+  return INTERNAL_CAPABILITY_NAMES.includes(capabilityName(id));
+}
+
+/** Who calls a capability: a plugin name, {@link WORKFLOWS_CALLER} or {@link ENGINE_CALLER}. */
+export type CapabilityCaller = string;
 
 /** A capability that can be executed. `execute` never throws for a capability-level error: it returns `{error}`. */
 export interface ExecutableCapability {
@@ -134,6 +194,49 @@ export class CapabilityRegistry {
     return capability;
   }
 
+  /**
+   * The single authorisation chokepoint of capability calls: the executable capability `id`, if `caller` may call it.
+   * Rule: the capability's `allowedCallers` when configured; otherwise ordinary capabilities are open and internal
+   * ones ({@link INTERNAL_CAPABILITY_NAMES}) take {@link defaultAllowedCallers} (the vault: the relay plugin; the
+   * relay and the enclave: nobody but {@link ENGINE_CALLER}). {@link ENGINE_CALLER} may always call; every plugin
+   * may call the {@link PUBLIC_METHODS} (the enclave's `Identity`).
+   * @throws CapabilityError `forbidden` naming the caller and the capability; `not_found`, `wrong_kind` as
+   *   {@link getExecutable}
+   */
+  getExecutableFor(id: string, caller: CapabilityCaller, method?: string): ExecutableCapability {
+    const capability = this.getExecutable(id);
+    if (caller === ENGINE_CALLER) return capability;
+    if (method !== undefined && isPublicMethod(id, method) && caller !== WORKFLOWS_CALLER) return capability;
+    const allowed = capability.info.allowedCallers ?? this.defaultAllowedCallers(id);
+    if (allowed !== undefined && !allowed.includes(caller)) {
+      const internal = isInternalCapability(id) ? 'internal ' : '';
+      throw new CapabilityError(
+        'forbidden',
+        `${caller === WORKFLOWS_CALLER ? 'workflows' : `plugin "${caller.slice(0, 64)}"`} may not call ${internal}` +
+          `capability "${id}" (allowed callers: ${allowed.join(', ') || 'none'}; grant it with allowedCallers in ` +
+          'plugins.yaml)',
+        { context: { capabilityId: id, caller: caller.slice(0, 64) } },
+      );
+    }
+    return capability;
+  }
+
+  /**
+   * Built-in callers of a capability without `allowedCallers`: `undefined` (open) for ordinary capabilities; for
+   * the vault the providers of `confidential-relay@*`; `[]` for the other internal capabilities.
+   */
+  defaultAllowedCallers(id: string): string[] | undefined {
+    if (!isInternalCapability(id)) return undefined;
+    if (capabilityName(id) !== 'vault') return [];
+    return [
+      ...new Set(
+        [...this.#capabilities.values()]
+          .filter((c) => capabilityName(c.info.id) === 'confidential-relay' && c.info.provider !== 'builtin')
+          .map((c) => c.info.provider),
+      ),
+    ];
+  }
+
   /** @throws CapabilityError `not_found` when the id is unknown, `wrong_kind` when it is not a trigger. */
   getTrigger(id: string): TriggerCapability {
     const capability = this.#get(id);
@@ -145,9 +248,33 @@ export class CapabilityRegistry {
     return capability;
   }
 
-  /** The config of a capability's provider. @throws CapabilityError `not_found`. */
+  /** The config of a capability's provider (host-internal use). @throws CapabilityError `not_found`. */
   getConfig(id: string): unknown {
     return this.#get(id).info.config;
+  }
+
+  /**
+   * What `caller` may read of capability `id`'s config (`host/registry.config`): the whole config when the caller
+   * is its provider; otherwise only the public projection of {@link PUBLIC_CONFIG_FIELDS} (the relay DON's
+   * `{signers, f, gatewayUrl}`, the enclave's trusted `enclaves`).
+   * @throws CapabilityError `forbidden` when `id` is another plugin's capability with no public projection;
+   *   `not_found` when `id` is unknown
+   */
+  getConfigFor(id: string, caller: CapabilityCaller): unknown {
+    const { info } = this.#get(id);
+    if (info.provider === caller || caller === ENGINE_CALLER) return info.config;
+    const fields = PUBLIC_CONFIG_FIELDS[capabilityName(id)];
+    if (fields === undefined) {
+      throw new CapabilityError(
+        'forbidden',
+        `plugin "${caller.slice(0, 64)}" may not read the config of capability "${id}" (provided by ` +
+          `${info.provider}): a plugin reads its own config and the public facts of ` +
+          `${Object.keys(PUBLIC_CONFIG_FIELDS).join(', ')}`,
+        { context: { capabilityId: id, caller: caller.slice(0, 64) } },
+      );
+    }
+    const config = (info.config ?? {}) as Record<string, unknown>;
+    return Object.fromEntries(fields.filter((field) => config[field] !== undefined).map((f) => [f, config[f]]));
   }
 
   /** Every registered capability, sorted by id. */

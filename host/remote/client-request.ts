@@ -257,8 +257,18 @@ export class ClientRequest {
   }
 
   /**
+   * Whether any attestation could ever be accepted: signers configured, at least `required` of them, and
+   * `required <= F+1` (the checks of {@link #hasValidAttestation} that do not depend on the response).
+   */
+  get #attestationPossible(): boolean {
+    const { f, required, signers } = this.config;
+    return signers !== undefined && signers.length > 0 && signers.length >= required && required <= f + 1;
+  }
+
+  /**
    * Fails fast when `bestMatch + pending < required`. While nodes are pending after a payload-not-available
-   * answer, it waits: a pending node may hold the attested payload.
+   * answer, it waits — but only if an attestation could be accepted at all ({@link #attestationPossible});
+   * otherwise a pending node cannot rescue the request and the request fails at once.
    */
   #failIfUnreachable(): ClientDecision | undefined {
     const { required, peers, log } = this.config;
@@ -266,7 +276,7 @@ export class ClientRequest {
     let best = 0;
     for (const vote of this.#votes.values()) best = Math.max(best, vote.count);
     if (best + pending >= required) return undefined;
-    if (pending > 0 && this.#payloadNotAvailable > 0) return undefined;
+    if (pending > 0 && this.#payloadNotAvailable > 0 && this.#attestationPossible) return undefined;
     const received = this.receivedCount;
     log.warn(
       {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * The remote executable client (`shared/design/protocol.md` section 5): an executable capability hosted by a DON
  * of N nodes. Every call goes to every node concurrently; the answer is the first of
@@ -141,6 +142,60 @@ export function resolveRemoteCapabilityOptions(options: RemoteCapabilityOptions)
   };
 }
 
+/** One request to the DON and every identical call waiting for it. */
+interface SharedRequest {
+  /** {@link callFingerprint} of the call that started it. */
+  fingerprint: string;
+  promise: Promise<RemoteCapabilityResponse>;
+  /** Aborts the request to the DON; fired when every abortable caller has aborted. */
+  controller: AbortController;
+  /** Callers still attached that have a signal; callers without one keep the request alive. */
+  abortable: number;
+}
+
+/** SHA-256 over method, payload and metadata: identical calls share one request. */
+function callFingerprint(call: CapabilityCall): string {
+  const metadata = Object.entries(call.metadata).sort(([a], [b]) => a.localeCompare(b));
+  return createHash('sha256')
+    .update(JSON.stringify([call.method, metadata]))
+    .update('\0')
+    .update(call.payload)
+    .digest('hex');
+}
+
+/** One caller's view of a shared request: its own abort rejects only it. */
+function attachCaller(
+  shared: SharedRequest,
+  signal: AbortSignal | undefined,
+  context: { capabilityId: string; requestId: string },
+): Promise<RemoteCapabilityResponse> {
+  if (signal === undefined) {
+    shared.abortable = Number.NEGATIVE_INFINITY; // never cancelled on behalf of a caller that cannot abort
+    return shared.promise;
+  }
+  shared.abortable++;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      reject(
+        new CapabilityError('aborted', `request ${context.requestId} was aborted`, { cause: signal.reason, context }),
+      );
+      shared.abortable--;
+      if (shared.abortable === 0) shared.controller.abort(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    shared.promise.then(
+      (response) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(response);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
 interface InFlight {
   request: ClientRequest;
   resolve(response: RemoteCapabilityResponse): void;
@@ -152,6 +207,7 @@ export class RemoteExecutableCapability implements ExecutableCapability {
   readonly options: ResolvedRemoteCapabilityOptions;
   readonly #log: Logger;
   readonly #inFlight = new Map<string, InFlight>();
+  readonly #shared = new Map<string, SharedRequest>();
 
   /** @throws ConfigError when the options are invalid (see {@link resolveRemoteCapabilityOptions}) */
   constructor(options: RemoteCapabilityOptions) {
@@ -163,28 +219,66 @@ export class RemoteExecutableCapability implements ExecutableCapability {
   /**
    * Sends the call to every node with request id `Execute:<workflowExecutionId>:<referenceId>` and waits for the
    * decision. A consensus failure is a capability-level error (`{error}`), not an exception.
+   *
+   * Identical concurrent calls share one request: a call whose request id is in flight with the same method,
+   * payload and metadata (e.g. every relay node forwarding one enclave call) joins it and gets the same answer.
+   * The shared request's timeout is the first caller's; a caller's abort detaches only that caller, and the request
+   * is cancelled when every caller that can abort has aborted.
    * @returns `{payload, acceptedBy, metering}` or `{error}`
-   * @throws CapabilityError `duplicate_request` when the same request id is in flight, `timeout` when no decision
-   *   came within the timeout (naming it and the answers received), `aborted` when `options.signal` fired
+   * @throws CapabilityError `duplicate_request` when the same request id is in flight with a different call,
+   *   `timeout` when no decision came within the timeout (naming it and the answers received), `aborted` when
+   *   `options.signal` fired
    */
   execute(call: CapabilityCall, options: CapabilityCallOptions = {}): Promise<RemoteCapabilityResponse> {
     const { workflowExecutionId, referenceId } = call.metadata;
     const requestId = donRequestId(workflowExecutionId, referenceId);
     const context = { capabilityId: this.info.id, requestId };
-    if (this.#inFlight.has(requestId)) {
-      return Promise.reject(
-        new CapabilityError('duplicate_request', `request ${requestId} is already in flight`, { context }),
-      );
-    }
     if (options.signal?.aborted) {
       return Promise.reject(
         new CapabilityError('aborted', `request ${requestId} was aborted before it was sent`, { context }),
       );
     }
-    const timeoutMs = Math.max(
-      1,
-      Math.min(this.options.requestTimeoutMs, options.timeoutMs ?? Number.POSITIVE_INFINITY),
-    );
+    const fingerprint = callFingerprint(call);
+    let shared = this.#shared.get(requestId);
+    if (shared !== undefined && shared.fingerprint !== fingerprint) {
+      return Promise.reject(
+        new CapabilityError(
+          'duplicate_request',
+          `request ${requestId} is already in flight with a different method, payload or metadata`,
+          { context },
+        ),
+      );
+    }
+    if (shared === undefined) {
+      const controller = new AbortController();
+      const created: SharedRequest = {
+        fingerprint,
+        controller,
+        abortable: 0,
+        promise: this.#send(call, requestId, options.timeoutMs, controller.signal),
+      };
+      this.#shared.set(requestId, created);
+      const forget = () => {
+        if (this.#shared.get(requestId) === created) this.#shared.delete(requestId);
+      };
+      created.promise.then(forget, forget);
+      shared = created;
+    } else {
+      this.#log.debug({ requestId }, 'identical call joins the request in flight');
+    }
+    return attachCaller(shared, options.signal, context);
+  }
+
+  #send(
+    call: CapabilityCall,
+    requestId: string,
+    callerTimeoutMs: number | undefined,
+    signal: AbortSignal,
+  ): Promise<RemoteCapabilityResponse> {
+    const { workflowExecutionId, referenceId } = call.metadata;
+    const context = { capabilityId: this.info.id, requestId };
+    const options = { signal };
+    const timeoutMs = Math.max(1, Math.min(this.options.requestTimeoutMs, callerTimeoutMs ?? Number.POSITIVE_INFINITY));
     const { transport, don, requiredIdenticalResponses } = this.options;
     const log = this.#log.child({ requestId });
     const request = new ClientRequest({

@@ -24,17 +24,19 @@ export interface HostCapabilityCall {
 /** The services the host offers to plugins. */
 export interface HostServices {
   /**
-   * Calls a capability on behalf of a plugin.
+   * Calls a capability on behalf of a plugin, if the registry lets that plugin call it
+   * ({@link CapabilityRegistry.getExecutableFor}: internal capabilities are closed unless granted).
    * @returns exactly one of `payload` and `error`
-   * @throws CapabilityError when the capability is unknown or cannot be reached
+   * @throws CapabilityError `forbidden` when the caller is not allowed; when the capability is unknown or cannot be reached
    */
   executeCapability(
     call: HostCapabilityCall,
     options: { caller: HostServiceCaller; signal: AbortSignal; timeoutMs?: number },
   ): Promise<CapabilityResponse>;
   /**
-   * The registry config of a capability's provider.
-   * @throws CapabilityError `not_found` when the capability is unknown
+   * What the caller may read of a capability's registry config: its own plugin's whole config, else only the public
+   * projection ({@link CapabilityRegistry.getConfigFor}).
+   * @throws CapabilityError `not_found` when the capability is unknown, `forbidden` for another plugin's config
    */
   registryConfig(capabilityId: string, caller: HostServiceCaller): Promise<unknown> | unknown;
 }
@@ -44,11 +46,11 @@ export function registryHostServices(registry: CapabilityRegistry): HostServices
   return {
     executeCapability: (call, options) =>
       registry
-        .getExecutable(call.capabilityId)
+        .getExecutableFor(call.capabilityId, options.caller.plugin, call.method)
         .execute(
           { method: call.method, payload: call.payload, metadata: call.metadata },
           { signal: options.signal, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) },
         ),
-    registryConfig: (capabilityId) => registry.getConfig(capabilityId),
+    registryConfig: (capabilityId, caller) => registry.getConfigFor(capabilityId, caller.plugin),
   };
 }

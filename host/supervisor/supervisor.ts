@@ -101,6 +101,7 @@ class PluginCapability implements ExecutableCapability {
       methods: [],
       ...(group.config.don === undefined ? {} : { don: group.config.don }),
       config: group.config.config,
+      ...(group.config.allowedCallers === undefined ? {} : { allowedCallers: group.config.allowedCallers }),
     };
   }
 

@@ -99,16 +99,25 @@ export function signReport(privateKey: Uint8Array, sigData: Uint8Array): Uint8Ar
   return concatBytes(recovered.subarray(1), recovered.subarray(0, 1));
 }
 
+/** secp256k1 group order n / 2: signatures with s above it are the malleated twin of a low-s one. */
+const HALF_N = secp256k1.Point.CURVE().n >> 1n;
+
 /**
  * The EVM address that produced a 65-byte `r ‖ s ‖ v` signature over a 32-byte digest (v ∈ {0,1,27,28}).
+ * Only low-s signatures (s <= n/2, as RFC 6979 signers produce) are accepted, so each (signer, digest) has exactly
+ * two accepted encodings, differing only in v's offset (0/1 vs 27/28).
  * @returns EIP-55 address.
- * @throws TrustError step `ocr` when the signature is not 65 bytes, v is invalid, or recovery fails.
+ * @throws TrustError step `ocr` when the signature is not 65 bytes, v is invalid, s is high (`s > n/2`), or
+ *   recovery fails.
  */
 export function recoverSignerAddress(sigData: Uint8Array, signature: Uint8Array): string {
   if (signature.length !== 65) throw new TrustError('ocr', `signature is ${signature.length} bytes, expected 65`);
   let v = signature[64]!;
   if (v === 27 || v === 28) v -= 27;
   if (v !== 0 && v !== 1) throw new TrustError('ocr', `signature v is ${signature[64]}, expected 0, 1, 27 or 28`);
+  let s = 0n;
+  for (const byte of signature.subarray(32, 64)) s = (s << 8n) | BigInt(byte);
+  if (s > HALF_N) throw new TrustError('ocr', 'signature s is high (s > n/2); only low-s signatures are accepted');
   try {
     const sig = secp256k1.Signature.fromBytes(signature.subarray(0, 64), 'compact').addRecoveryBit(v);
     return evmAddress(sig.recoverPublicKey(sigData).toBytes(false));
@@ -118,17 +127,20 @@ export function recoverSignerAddress(sigData: Uint8Array, signature: Uint8Array)
 }
 
 /**
- * Verifies an OCR attestation: every signature must name a distinct in-range signer index, be 65 bytes, and
- * recover to `signers[signerIndex]` over `ReportToSigData3(configDigest, seqNr, report)`; at least F+1 are needed.
+ * Verifies an OCR attestation: every signature must name a distinct in-range signer index whose address is distinct
+ * (case-insensitively) from every other signature's, be 65 bytes and low-s, and recover to `signers[signerIndex]`
+ * over `ReportToSigData3(configDigest, seqNr, report)`; at least F+1 distinct addresses are needed, F >= 1 (a DON
+ * tolerating no fault has no use for an attestation: no single-node caller exists).
  * Any bad signature rejects the whole attestation.
  * @returns the indexes of the valid signers, in input order.
  * @throws TrustError step `ocr` naming the offending signature or the count.
  */
 export function verifyOcrAttestation(attestation: OcrAttestation): { signerIndexes: number[] } {
   const { signatures, signers, f } = attestation;
-  if (!Number.isInteger(f) || f < 0) throw new TrustError('ocr', `f must be a non-negative integer, got ${f}`);
+  if (!Number.isInteger(f) || f < 1) throw new TrustError('ocr', `f must be an integer >= 1, got ${f}`);
   const sigData = reportToSigData3(attestation.configDigest, attestation.seqNr, attestation.report);
   const seen = new Set<number>();
+  const seenAddresses = new Map<string, number>();
   const signerIndexes: number[] = [];
   signatures.forEach(({ signerIndex, signature }, i) => {
     if (!Number.isInteger(signerIndex) || signerIndex < 0 || signerIndex >= signers.length) {
@@ -144,6 +156,16 @@ export function verifyOcrAttestation(attestation: OcrAttestation): { signerIndex
     }
     const expected = addressBytes(signers[signerIndex]!);
     if (expected === undefined) throw new TrustError('ocr', `signers[${signerIndex}] is not an EVM address`);
+    const address = signers[signerIndex]!.toLowerCase();
+    const earlier = seenAddresses.get(address);
+    if (earlier !== undefined) {
+      throw new TrustError(
+        'ocr',
+        `signatures[${i}] signer ${signers[signerIndex]} (index ${signerIndex}) already signed as index ${earlier}; ` +
+          'F+1 counts distinct addresses',
+      );
+    }
+    seenAddresses.set(address, signerIndex);
     const recovered = recoverSignerAddress(sigData, signature);
     if (!equalBytes(addressBytes(recovered)!, expected)) {
       throw new TrustError(

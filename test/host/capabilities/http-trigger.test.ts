@@ -57,6 +57,36 @@ describe('http-trigger@1.0.0-alpha', () => {
     expect(events[1]!.eventId).toBe(eventId);
   });
 
+  test('gives every encoding of one signed request one event id, and refuses the high-s twins', async () => {
+    const events = await register(jsonBytes({ authorizedKeys: [address] }));
+    const body = '{"order":8}';
+    const low = Buffer.from(signReport(key, keccak_256(new TextEncoder().encode(body))));
+    const n = secp256k1.Point.CURVE().n;
+    const high = Buffer.from(low);
+    high.set(
+      Buffer.from((n - BigInt(`0x${low.subarray(32, 64).toString('hex')}`)).toString(16).padStart(64, '0'), 'hex'),
+      32,
+    );
+    high[64] = low[64]! ^ 1;
+    const plus27 = (sig: Buffer) => Buffer.concat([sig.subarray(0, 64), Buffer.from([sig[64]! + 27])]);
+    const hex = (sig: Buffer) => `0x${sig.toString('hex')}`;
+    const accepted = await Promise.all([low, plus27(low)].map((sig) => post({ body, signature: hex(sig) })));
+    expect(accepted.map((r) => r.status)).toEqual([202, 202]);
+    const ids = await Promise.all(accepted.map(async (r) => ((await r.json()) as { eventId: string }).eventId));
+    const expected = Buffer.from(
+      keccak_256(Buffer.concat([Buffer.from(address.slice(2), 'hex'), keccak_256(new TextEncoder().encode(body))])),
+    ).toString('hex');
+    expect(ids).toEqual([expected, expected]);
+    for (const sig of [high, plus27(high)]) {
+      const response = await post({ body, signature: hex(sig) });
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { error: string }).error).toBe(
+        'X-Signature: high-s signature (s > n/2); sign with low s',
+      );
+    }
+    expect(new Set(events.map((e) => e.eventId))).toEqual(new Set([expected]));
+  });
+
   test.each([
     ['no signature', { body: '{}' }, 401, 'X-Signature: expected 0x + 65 bytes of hex'],
     ['a foreign key', signed('{}', stranger), 401, 'is not authorized'],

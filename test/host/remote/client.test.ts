@@ -46,7 +46,7 @@ function execute(client: RemoteExecutableCapability, options: { timeoutMs?: numb
 }
 
 /** A bare request state for synchronous, order-exact scenarios. */
-function requestOf(don: TestDon, required = don.f + 1) {
+function requestOf(don: TestDon, required = don.f + 1, signers: readonly string[] | null = don.signers) {
   const { logger, lines } = captureLogger();
   const request = new ClientRequest({
     requestId,
@@ -55,7 +55,7 @@ function requestOf(don: TestDon, required = don.f + 1) {
     peers: don.peers.map((p) => p.peerId),
     f: don.f,
     required,
-    signers: don.signers,
+    ...(signers === null ? {} : { signers }),
     configDigest: new Uint8Array(Buffer.from(don.configDigest, 'hex')),
     log: logger,
   });
@@ -81,12 +81,38 @@ describe('fan-out', () => {
     expect(bytesText((await result).payload!)).toBe('A');
   });
 
-  test('refuses a second call with the same request id while the first is in flight', async () => {
+  test('refuses a second call with the same request id but a different payload while the first is in flight', async () => {
     const don = testDon(4, 1);
     const { client } = clientOf(don, [silent, silent, silent, silent], { requestTimeoutMs: 100 });
     const first = execute(client);
-    await expect(execute(client)).rejects.toThrow(`request ${requestId} is already in flight`);
+    const other = client.execute({ method: 'Latest', payload: textBytes('{"pair":"BTC/USD"}'), metadata });
+    await expect(other).rejects.toThrow(
+      `request ${requestId} is already in flight with a different method, payload or metadata`,
+    );
     await expect(first).rejects.toMatchObject({ code: 'timeout' });
+  });
+
+  test('an identical caller that aborts detaches alone; the others still get the answer', async () => {
+    const don = testDon(4, 1);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow =
+      (i: number): Parameters<typeof clientOf>[1][number] =>
+      async (request) => {
+        await gate;
+        return { requestId: request.requestId, sender: `node-${i}`, response: plain('A') };
+      };
+    const { client, transport } = clientOf(don, [slow(0), slow(1), slow(2), slow(3)]);
+    const leaving = new AbortController();
+    const calls = [execute(client, { signal: leaving.signal }), execute(client), execute(client)];
+    leaving.abort(new Error('caller gone'));
+    await expect(calls[0]).rejects.toMatchObject({ code: 'aborted' });
+    release();
+    const rest = await Promise.all(calls.slice(1));
+    for (const answer of rest) expect(bytesText(answer.payload!)).toBe('A');
+    expect(transport.sent).toHaveLength(4);
   });
 });
 
@@ -265,6 +291,25 @@ describe('payload not available', () => {
     expect(err(0, 'plugin "oracle" instance 0 crashed')).toBeUndefined();
     expect(ok(1, attested(don, 'A'))).toMatchObject({ acceptedBy: 'attestation' });
   });
+
+  test.each([
+    ['no signers are configured', 2, null],
+    ['an empty signer list is configured', 2, [] as string[]],
+    ['the required count exceeds F+1', 3, 'don'],
+  ] as const)(
+    'does not wait out payload-not-available answers when %s: no attestation could be accepted',
+    (_label, required, signers) => {
+      const don = testDon(4, 1);
+      const { err } = requestOf(don, required, signers === 'don' ? don.signers : signers);
+      // Node 1 is still pending, but it could only help with an attestation, which cannot be accepted here.
+      const results = [err(2, NOT_AVAILABLE), err(3, NOT_AVAILABLE), err(0, 'plugin "oracle" instance 0 crashed')];
+      expect(results.find((r) => r !== undefined)).toMatchObject({
+        kind: 'error',
+        reason: 'quorum_unreachable',
+        error: expect.stringContaining('(1 responses pending)'),
+      });
+    },
+  );
 
   test('fails once every node answered and none delivered an accepted payload', () => {
     const don = testDon(4, 1);

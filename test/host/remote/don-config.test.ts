@@ -25,6 +25,14 @@ describe('plugins.yaml don section', () => {
       'plugins[0].don.signers[0]: expected an EVM address, 0x followed by 40 hex characters, got "0x1234"',
     ],
     [
+      'a signer named twice, in another case',
+      (() => {
+        const { signers } = devDon(4, 1);
+        return { signers: [signers[0], signers[1], signers[0]!.toLowerCase(), signers[3]] };
+      })(),
+      'plugins[0].don.signers[2]: duplicate signer',
+    ],
+    [
       'a malformed configDigest',
       { configDigest: 'abc' },
       'plugins[0].don.configDigest: expected 64 hex characters (the OCR config digest), got "abc"',

@@ -166,3 +166,29 @@ describe('an ordinary plugin as a DON', () => {
     });
   });
 });
+
+describe('identical concurrent callers (every relay node forwarding one enclave call)', () => {
+  const cases: [string, Record<string, unknown>, string, (r: RemoteCapabilityResponse) => unknown][] = [
+    [
+      'the echo DON (F+1 identical)',
+      { name: 'echo', command: ['node', ECHO], capabilities: ['echo@1.0.0'] },
+      'echo@1.0.0',
+      (r) => bytesText(r.payload!),
+    ],
+    ['the price-oracle DON (OCR-attested)', oracle(), 'price-oracle@1.0.0', (r) => price(r)],
+  ];
+  test.each(cases)(
+    '4 identical concurrent calls to %s share one request and all get the same answer',
+    async (_label, entry, id, read) => {
+      await withDon(entry, id, async ({ call, decisions }) => {
+        const answers = await Promise.all([0, 1, 2, 3].map(() => call('ETH/USD', '42')));
+        for (const answer of answers) expect(answer.error).toBeUndefined();
+        const values = answers.map(read);
+        expect(new Set(values.map((v) => JSON.stringify(v))).size).toBe(1);
+        if (id.startsWith('price-oracle')) expect(values[0]).toMatchObject({ pair: 'ETH/USD', price: '3150.25' });
+        expect(decisions).toHaveLength(1);
+      });
+    },
+    30_000,
+  );
+});

@@ -70,31 +70,38 @@ describe('PluginSupervisor', () => {
   });
 
   test('plugins call other capabilities and read registry config through the host services', async () => {
-    await withPlugins([probe(), { ...echo, config: { prefix: '>' } }], async ({ registry }) => {
-      const viaHost = JSON.parse(
-        text(
-          await call(
-            registry,
-            'probe@1.0.0',
-            'CallHost',
-            JSON.stringify({ capabilityId: 'echo@1.0.0', method: 'Describe', text: '"hi"' }),
+    await withPlugins(
+      [probe('probe', { config: { own: true } }), { ...echo, config: { prefix: '>' } }],
+      async ({ registry }) => {
+        const viaHost = JSON.parse(
+          text(
+            await call(
+              registry,
+              'probe@1.0.0',
+              'CallHost',
+              JSON.stringify({ capabilityId: 'echo@1.0.0', method: 'Describe', text: '"hi"' }),
+            ),
           ),
-        ),
-      );
-      expect(JSON.parse(viaHost.text)).toEqual({ text: '>"hi"', nodeIndex: 0, don: { nodes: 1, f: 0 }, length: 4 });
-      expect(JSON.parse(text(await call(registry, 'probe@1.0.0', 'Config', '{"capabilityId":"echo@1.0.0"}')))).toEqual({
-        config: { prefix: '>' },
-      });
-      const unknown = await call(
-        registry,
-        'probe@1.0.0',
-        'CallHost',
-        JSON.stringify({ capabilityId: 'nope@1.0.0', method: 'X', text: '' }),
-      );
-      expect(unknown.error).toBe(
-        'host/capabilities.execute nope@1.0.0: capability "nope@1.0.0" is not registered (registered: echo@1.0.0, probe@1.0.0)',
-      );
-    });
+        );
+        expect(JSON.parse(viaHost.text)).toEqual({ text: '>"hi"', nodeIndex: 0, don: { nodes: 1, f: 0 }, length: 4 });
+        expect(
+          JSON.parse(text(await call(registry, 'probe@1.0.0', 'Config', '{"capabilityId":"probe@1.0.0"}'))),
+        ).toEqual({
+          config: { own: true },
+        });
+        const othersConfig = await call(registry, 'probe@1.0.0', 'Config', '{"capabilityId":"echo@1.0.0"}');
+        expect(othersConfig.error).toContain('plugin "probe" may not read the config of capability "echo@1.0.0"');
+        const unknown = await call(
+          registry,
+          'probe@1.0.0',
+          'CallHost',
+          JSON.stringify({ capabilityId: 'nope@1.0.0', method: 'X', text: '' }),
+        );
+        expect(unknown.error).toBe(
+          'host/capabilities.execute nope@1.0.0: capability "nope@1.0.0" is not registered (registered: echo@1.0.0, probe@1.0.0)',
+        );
+      },
+    );
   });
 
   test('a disabled plugin is listed but not started, and its capabilities are absent from the registry', async () => {

@@ -131,6 +131,42 @@ describe('OCR signatures', () => {
     expect(verify([sign(0), signature]).signerIndexes).toEqual([0, 1]);
   });
 
+  const N = secp256k1.Point.CURVE().n;
+  /** The malleated twin of a low-s signature: s → n − s, recovery bit flipped. */
+  const highS = (signature: Uint8Array): Uint8Array => {
+    const out = new Uint8Array(signature);
+    const s = BigInt(`0x${hexOf(signature.subarray(32, 64))}`);
+    out.set(Buffer.from((N - s).toString(16).padStart(64, '0'), 'hex'), 32);
+    out[64] = signature[64]! ^ 1;
+    return out;
+  };
+
+  test('rejects the high-s twin of every valid signature (s > n/2), in either v encoding', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.boolean(), (digest, offset) => {
+        const twin = highS(signReport(keys[0]!, digest));
+        if (offset) twin[64] = twin[64]! + 27;
+        expect(() => recoverSignerAddress(digest, twin)).toThrow('signature s is high (s > n/2)');
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  test('counts distinct addresses toward F+1: one key at two indexes (any case) is refused', () => {
+    const duplicated = [signers[0]!, signers[0]!.toLowerCase(), signers[2]!, signers[3]!];
+    const twice = [
+      { signerIndex: 0, signature: signReport(keys[0]!, sigData) },
+      { signerIndex: 1, signature: signReport(keys[0]!, sigData) },
+    ];
+    expect(() =>
+      verifyOcrAttestation({ configDigest, seqNr, report, signatures: twice, signers: duplicated, f: 1 }),
+    ).toThrow('already signed as index 0; F+1 counts distinct addresses');
+  });
+
+  test.each([0, -1, 1.5])('rejects F = %s (F must be an integer >= 1)', (f) => {
+    expect(() => verify([sign(0), sign(1)], f)).toThrow(`f must be an integer >= 1, got ${f}`);
+  });
+
   const rejects: [string, () => OcrSignature[], string][] = [
     ['a non-signer', () => [sign(0), sign(1, new Uint8Array(32).fill(9))], 'signatures[1] recovers to 0x'],
     [
