@@ -13,13 +13,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startNode, type WorkflowNode } from '../../../host/node.js';
 import type { WorkflowSpec } from '../../../host/store/store.js';
-import { VaultStore } from '../../../plugins/vault/store.js';
+import { signedSecretWrite, VaultStore } from '../../../plugins/vault/store.js';
 import { RELAY_CAPABILITY_ID } from '../../../sdk/confidential/relay-wire.js';
 import { bytesText, jsonBytes, textBytes } from '../../../sdk/protocol/index.js';
 import { writeRelayDonPluginsFile } from '../../helpers/relay-don.js';
 
 const root = process.cwd();
-const OWNER = '0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed';
+// Hardhat's well-known development account #0: a public test key.
+const OWNER_KEY = new Uint8Array(
+  Buffer.from('ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80', 'hex'),
+);
+const OWNER = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
 const SECRET = 'sk-lazy-1f2e3d4c5b6a';
 
 describe('a confidential workflow on a lazily started node', () => {
@@ -39,7 +43,10 @@ describe('a confidential workflow on a lazily started node', () => {
     });
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
     const apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}/quote`;
-    new VaultStore(path.join(dir, 'vault')).set({ owner: OWNER, namespace: 'main', key: 'API_KEY' }, textBytes(SECRET));
+    new VaultStore(path.join(dir, 'vault')).set(
+      signedSecretWrite(OWNER_KEY, 'set', { namespace: 'main', key: 'API_KEY' }, textBytes(SECRET)),
+      textBytes(SECRET),
+    );
     const pluginsFile = await writeRelayDonPluginsFile(dir);
     node = await startNode({ pluginsFile, pluginStart: 'lazy', workers: 1 });
     beforeFirstCall = { gateway: node.gateway, config: node.registry.getConfig(RELAY_CAPABILITY_ID) };
@@ -52,6 +59,7 @@ describe('a confidential workflow on a lazily started node', () => {
       config: jsonBytes({ url: apiUrl }),
       attributes: textBytes(readFileSync(path.join(example, 'attributes.json'), 'utf8')),
       binaryUrlBase: 'http://127.0.0.1:9',
+      ownerKey: OWNER_KEY,
     });
     await node.engine.deploy(spec, binary, { registerTriggers: false });
   }, 60_000);
