@@ -6,13 +6,8 @@
 import type { Socket } from 'node:net';
 import { execa } from 'execa';
 import type { Logger } from 'pino';
-import {
-  CancellationTokenSource,
-  createMessageConnection,
-  type MessageConnection,
-  ResponseError,
-} from 'vscode-jsonrpc/node.js';
-import { LimitedMessageReader, LimitedMessageWriter, MessageTooLargeError } from '../../sdk/plugin/transport.js';
+import { CancellationTokenSource, type MessageConnection, ResponseError } from 'vscode-jsonrpc/node.js';
+import { createLimitedConnection, MessageTooLargeError } from '../../sdk/plugin/transport.js';
 import {
   CapabilityError,
   type CapabilityExecuteResult,
@@ -316,6 +311,19 @@ export class PluginInstance {
         },
         (error: unknown) => {
           if (!settle()) return;
+          if (
+            error instanceof ResponseError &&
+            error.code === PluginRpcErrorCode.MessageTooLarge &&
+            (error.data as { direction?: unknown } | undefined)?.direction === 'sent'
+          ) {
+            // The host refused to send the request (metadata and all): nothing reached the plugin.
+            reject(
+              new CapabilityError('message_too_large', `${this.#label}: ${what} failed: ${error.message}`, {
+                context: { pluginId: this.plugin.name, instance: this.index, capabilityId: call.capabilityId },
+              }),
+            );
+            return;
+          }
           if (error instanceof ResponseError && CAPABILITY_LEVEL_CODES.has(error.code)) {
             resolve({ error: `${this.#label}: ${error.message}` });
             return;
@@ -439,16 +447,20 @@ export class PluginInstance {
     });
     const channel = subprocess.stdio[3] as Socket;
     const limit = { maxMessageBytes: plugin.limits.maxMessageBytes };
-    const connection = createMessageConnection(
-      new LimitedMessageReader(channel, limit),
-      new LimitedMessageWriter(channel, limit),
-    );
+    const connection = createLimitedConnection(channel, channel, limit, { subject: `plugin "${plugin.name}"` });
     const proc: Process = { pid: subprocess.pid, connection, output, exited, alive: true, stderrDone };
     this.#process = proc;
     channel.on('error', () => {});
     this.#registerHostServices(connection);
     connection.onError(([error]) => {
-      if (error instanceof MessageTooLargeError && error.direction === 'sent') return;
+      if (error instanceof MessageTooLargeError && error.direction === 'sent') {
+        // Only that one message failed (a request locally, a reply as an error response to the plugin).
+        log.warn(
+          { sizeBytes: error.sizeBytes, maxMessageBytes: error.maxMessageBytes },
+          'refused an oversized message',
+        );
+        return;
+      }
       // The pipe closing under a dying plugin is not a framing error: the exit handler reports the code or signal.
       if (PEER_GONE.test(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`)) return;
       const reason =

@@ -6,7 +6,20 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { alive, call, echo, echoStillServes, eventually, fixture, probe, root, text, withPlugins } from './helpers.js';
+import { textBytes } from '../../../sdk/protocol/index.js';
+import {
+  alive,
+  call,
+  echo,
+  echoStillServes,
+  eventually,
+  fixture,
+  metadata,
+  probe,
+  root,
+  text,
+  withPlugins,
+} from './helpers.js';
 
 describe('hostile plugins', () => {
   test('a plugin printing garbage (even fake frames) on stdout keeps serving; the garbage is logged as warnings', async () => {
@@ -122,6 +135,44 @@ describe('hostile plugins', () => {
       );
       expect(text(await call(registry, 'probe@1.0.0', 'Echo', 'small'))).toBe('small');
       await echoStillServes(registry);
+    });
+  });
+
+  test('a call whose metadata makes the request exceed maxMessageBytes fails alone, naming the limit; the host and the plugin keep serving', async () => {
+    await withPlugins([probe('probe', { limits: { maxMessageBytes: 65536 } }), echo], async ({ registry, logs }) => {
+      const huge = { ...metadata, workflowId: 'w'.repeat(200_000) };
+      for (let i = 0; i < 3; i++) {
+        const outcome = registry
+          .getExecutable('probe@1.0.0')
+          .execute({ method: 'Echo', payload: textBytes('x'), metadata: huge }, {});
+        await expect(outcome).rejects.toMatchObject({
+          code: 'message_too_large',
+          message: expect.stringMatching(
+            /^plugin "probe" instance 0: probe@1\.0\.0 Echo failed: message of 200\d{3} bytes exceeds maxMessageBytes 65536 for plugin "probe"$/,
+          ),
+        });
+      }
+      expect(text(await call(registry, 'probe@1.0.0', 'Echo', 'next call'))).toBe('next call');
+      expect(logs.some((l) => l.msg === 'refused an oversized message' && l.maxMessageBytes === 65536)).toBe(true);
+      expect(logs.some((l) => l.msg === 'plugin instance crashed')).toBe(false);
+      await echoStillServes(registry);
+    });
+  });
+
+  test("a host reply over the plugin's maxMessageBytes reaches the plugin at once as an error naming the limit", async () => {
+    const small = probe('small', { limits: { maxMessageBytes: 65536, callTimeoutMs: 20_000 } });
+    await withPlugins([small, probe('big'), echo], async ({ registry }) => {
+      const started = performance.now();
+      const response = await call(
+        registry,
+        'small@1.0.0',
+        'CallHost',
+        JSON.stringify({ capabilityId: 'big@1.0.0', method: 'Big', text: '{"n":100000}' }),
+      );
+      expect(response.error).toMatch(/message of 133\d{3} bytes exceeds maxMessageBytes 65536 for plugin "small"/);
+      // At once, not after the plugin's call timeout.
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect(text(await call(registry, 'small@1.0.0', 'Echo', 'still fine'))).toBe('still fine');
     });
   });
 

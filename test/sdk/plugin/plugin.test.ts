@@ -200,7 +200,7 @@ describe('size-limited transport', () => {
     const writer = new LimitedMessageWriter(stream, { maxMessageBytes: 64 });
     writer.onError(() => {});
     await expect(writer.write({ jsonrpc: '2.0', method: 'x', params: ['y'.repeat(100)] } as never)).rejects.toThrow(
-      /^refused to send a JSON-RPC message of 1\d\d bytes, over maxMessageBytes 64$/,
+      /^message of 1\d\d bytes exceeds maxMessageBytes 64$/,
     );
     expect(stream.read()).toBeNull();
   });
