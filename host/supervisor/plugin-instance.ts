@@ -37,6 +37,21 @@ import { PluginOutput } from './plugin-output.js';
 /** Lifecycle of an instance. `failed` is final until the supervisor is restarted. */
 export type InstanceState = 'idle' | 'starting' | 'ready' | 'restarting' | 'failed' | 'stopping' | 'stopped';
 
+/**
+ * The instance lifecycle, the only transitions {@link PluginInstance} makes:
+ * idle → starting → ready ⇄ restarting (→ restarting again when a relaunch fails), any of these → failed, and any
+ * state → stopping → stopped. Stopping wins: once `stop()` ran, no later start, restart or ready is taken.
+ */
+const TRANSITIONS: Record<InstanceState, readonly InstanceState[]> = {
+  idle: ['starting', 'stopping'],
+  starting: ['ready', 'failed', 'stopping'],
+  ready: ['restarting', 'failed', 'stopping'],
+  restarting: ['ready', 'restarting', 'failed', 'stopping'],
+  failed: ['stopping'],
+  stopping: ['stopped'],
+  stopped: [],
+};
+
 /** A snapshot of one instance, for `status()` and the CLI. */
 export interface InstanceStatus {
   index: number;
@@ -127,6 +142,7 @@ export class PluginInstance {
   #healthTimer: NodeJS.Timeout | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   #readyWaiters = new Set<() => void>();
+  #stopping: Promise<void> | undefined;
 
   constructor(plugin: ResolvedPluginConfig, index: number, deps: InstanceDependencies) {
     this.plugin = plugin;
@@ -168,15 +184,21 @@ export class PluginInstance {
    *   `capabilities`
    */
   async start(): Promise<void> {
-    this.#setState('starting');
+    if (!this.#transition('starting')) throw this.#stoppedDuringStart();
     try {
       await this.#launch();
-      this.#setState('ready');
     } catch (error) {
-      this.#lastError = (error as Error).message;
-      this.#setState('failed');
+      if (this.#transition('failed')) this.#lastError = (error as Error).message;
+      if (this.#stopping) throw this.#stoppedDuringStart();
       throw error;
     }
+    if (!this.#transition('ready')) throw this.#stoppedDuringStart();
+  }
+
+  #stoppedDuringStart(): PluginError {
+    return new PluginError('stopped', `${this.#label} was stopped before it became ready`, {
+      context: { pluginId: this.plugin.name, instance: this.index },
+    });
   }
 
   /**
@@ -359,12 +381,16 @@ export class PluginInstance {
    * Stops the instance: `plugin/shutdown`, up to `shutdownGraceMs` to exit, then SIGTERM to its process group, up to
    * `shutdownGraceMs` again, then SIGKILL. In-flight calls fail with `plugin_stopped`.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     clearTimeout(this.#restartTimer);
     this.#stopHealth();
+    this.#transition('stopping');
     const proc = this.#process;
-    if (this.#state === 'stopped') return;
-    this.#setState('stopping');
     if (proc?.alive) {
       const grace = this.plugin.limits.shutdownGraceMs;
       const exited = proc.exited.then(() => true);
@@ -383,13 +409,22 @@ export class PluginInstance {
       proc.connection.dispose();
     }
     this.#failPending(new CapabilityError('plugin_stopped', `${this.#label} was stopped`));
-    this.#setState('stopped');
+    this.#transition('stopped');
   }
 
-  #setState(state: InstanceState): void {
+  /**
+   * The single place the state changes. A transition not in {@link TRANSITIONS} (e.g. `ready` after `stop()`) is
+   * refused and returns false.
+   */
+  #transition(state: InstanceState): boolean {
+    if (!TRANSITIONS[this.#state].includes(state)) {
+      this.#deps.log.debug({ from: this.#state, to: state }, 'plugin instance state change refused');
+      return false;
+    }
     this.#state = state;
     for (const waiter of [...this.#readyWaiters]) waiter();
     this.#deps.onStateChange();
+    return true;
   }
 
   #unavailableError(): CapabilityError | undefined {
@@ -416,6 +451,8 @@ export class PluginInstance {
     const log = this.#deps.log;
     const launch = resolveLaunch(plugin, this.#deps.baseDir);
     await verifyEntryChecksum(plugin, launch);
+    // stop() may have run while the checksum was read: spawn nothing then.
+    if (this.#stopping) throw this.#stoppedDuringStart();
     const started = performance.now();
     const subprocess = execa(launch.file, launch.args, {
       cwd: launch.cwd,
@@ -538,6 +575,8 @@ export class PluginInstance {
       connection.dispose();
       throw error;
     }
+    // stop() ran during the handshake: it takes this process down; no health timer for it.
+    if (this.#stopping) throw this.#stoppedDuringStart();
     this.#announced = result;
     this.#readyMs = Math.round(performance.now() - started);
     log.info(
@@ -666,26 +705,28 @@ export class PluginInstance {
     if (crashes > maxRestarts) {
       this.#lastError =
         `crashed ${crashes} times within ${windowMs} ms (restart.maxRestarts ${maxRestarts}); ` + `last: ${message}`;
-      this.#deps.log.error({ crashes, windowMs, maxRestarts }, 'plugin instance failed: restart budget spent');
-      this.#setState('failed');
+      if (this.#transition('failed')) {
+        this.#deps.log.error({ crashes, windowMs, maxRestarts }, 'plugin instance failed: restart budget spent');
+      }
       return;
     }
+    if (!this.#transition('restarting')) return;
     this.#lastError = message;
     const delayMs = Math.min(backoffMs * 2 ** (crashes - 1), MAX_BACKOFF_MS);
     this.#deps.log.warn({ backoffMs: delayMs, restart: crashes, maxRestarts }, 'restarting plugin instance');
-    this.#setState('restarting');
     this.#restartTimer = setTimeout(() => {
       if (this.#state !== 'restarting') return;
       this.#restarts++;
       this.#launch().then(
         () => {
-          if (this.#state === 'restarting') this.#setState('ready');
+          // Refused after stop(): stop() (waiting on this process) takes it down.
+          this.#transition('ready');
         },
         (error: Error) => {
           if (this.#state !== 'restarting') return;
           if (error instanceof PluginError && ['checksum', 'protocol_version', 'capabilities'].includes(error.code)) {
             this.#lastError = error.message;
-            this.#setState('failed');
+            this.#transition('failed');
             return;
           }
           this.#onCrash(error.message);
