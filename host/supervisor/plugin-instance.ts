@@ -347,11 +347,11 @@ export class PluginInstance {
             return;
           }
           if (error instanceof ResponseError && CAPABILITY_LEVEL_CODES.has(error.code)) {
-            resolve({ error: `${this.#label}: ${error.message}` });
+            resolve({ error: `${this.#label}: ${quote(error.message)}` });
             return;
           }
           reject(
-            new CapabilityError('plugin_call', `${this.#label}: ${what} failed: ${(error as Error).message}`, {
+            new CapabilityError('plugin_call', `${this.#label}: ${what} failed: ${quote((error as Error).message)}`, {
               cause: error,
               context: { pluginId: this.plugin.name, instance: this.index, capabilityId: call.capabilityId },
             }),
@@ -503,7 +503,7 @@ export class PluginInstance {
       const reason =
         error instanceof MessageTooLargeError
           ? `sent a JSON-RPC message of ${error.sizeBytes} bytes, over maxMessageBytes ${error.maxMessageBytes}`
-          : `broke the JSON-RPC framing on fd 3: ${error.message}`;
+          : `broke the JSON-RPC framing on fd 3: ${quote(error.message)}`;
       this.#kill(proc, reason);
     });
     connection.listen();
@@ -547,7 +547,7 @@ export class PluginInstance {
             reject(
               new PluginError(
                 code === PluginRpcErrorCode.ProtocolVersionMismatch ? 'protocol_version' : 'handshake',
-                `${this.#label} failed plugin/initialize: ${(error as Error).message}`,
+                `${this.#label} failed plugin/initialize: ${quote((error as Error).message)}`,
                 { cause: error },
               ),
             );
@@ -613,10 +613,10 @@ export class PluginInstance {
     if (missing.length > 0 || unexpected.length > 0) {
       throw new PluginError(
         'capabilities',
-        `${this.#label} announced capabilities [${announced.join(', ')}] but plugins.yaml declares ` +
+        `${this.#label} announced capabilities [${quote(announced.join(', '))}] but plugins.yaml declares ` +
           `[${declared.join(', ')}]` +
           (missing.length > 0 ? `; missing: ${missing.join(', ')}` : '') +
-          (unexpected.length > 0 ? `; not declared: ${unexpected.join(', ')}` : ''),
+          (unexpected.length > 0 ? `; not declared: ${quote(unexpected.join(', '))}` : ''),
       );
     }
   }
@@ -764,6 +764,14 @@ export class PluginInstance {
     clearInterval(this.#healthTimer);
     this.#healthTimer = undefined;
   }
+}
+
+/** Characters of plugin-sent text (error messages, framing errors) quoted in an error or log line. */
+export const MAX_QUOTED_CHARS = 300;
+
+/** `text` cut to {@link MAX_QUOTED_CHARS}, with the cut marked: how plugin-sent text reaches errors and logs. */
+function quote(text: string): string {
+  return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}... (${text.length} chars)` : text;
 }
 
 /** Sends `signal` to the process group led by `pid` (plugins are spawned detached, as group leaders). */

@@ -10,7 +10,7 @@
  *   itself, never the process: a request is answered locally with a `MessageTooLarge` (-32005) error response, a
  *   reply is replaced by such an error response to the peer, a notification is dropped (reported via `onError`).
  */
-import type { Readable, Writable } from 'node:stream';
+import { type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import {
   createMessageConnection,
   type MessageConnection,
@@ -53,9 +53,70 @@ export class MessageTooLargeError extends Error {
   }
 }
 
+/** Largest header block (all header lines and the blank line) a peer may send, in bytes. */
+export const MAX_HEADER_BYTES = 8192;
+
+/** The peer broke the `Content-Length` framing (a header block too long or without a usable Content-Length). */
+export class FramingError extends Error {
+  override name = 'FramingError';
+}
+
+const HEADER_END = Buffer.from('\r\n\r\n');
+
+/**
+ * A size guard in front of vscode-jsonrpc's reader: it passes the bytes through unchanged while following the
+ * header/body state, and fails with {@link FramingError} once a header block exceeds {@link MAX_HEADER_BYTES}
+ * without its blank line, or has no Content-Length. The library would otherwise rescan its whole, growing buffer
+ * for the header end on every chunk. Only the header block (at most 8 KiB) is ever kept here.
+ */
+class HeaderGuard extends Transform {
+  #header: Buffer = Buffer.alloc(0);
+  /** Body bytes still to pass before the next header block. */
+  #bodyLeft = 0;
+  #failed = false;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.#failed) return done();
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.#bodyLeft > 0) {
+        const take = Math.min(this.#bodyLeft, chunk.length - offset);
+        this.#bodyLeft -= take;
+        offset += take;
+        continue;
+      }
+      // Header mode: look for the blank line within the first MAX_HEADER_BYTES of the block.
+      const room = MAX_HEADER_BYTES - this.#header.length;
+      const piece = chunk.subarray(offset, offset + Math.min(chunk.length - offset, room + HEADER_END.length));
+      const joined = Buffer.concat([this.#header, piece]);
+      const end = joined.indexOf(HEADER_END, Math.max(0, this.#header.length - HEADER_END.length + 1));
+      if (end === -1 || end + HEADER_END.length > MAX_HEADER_BYTES) {
+        if (joined.length > MAX_HEADER_BYTES) {
+          this.#failed = true;
+          return done(new FramingError(`a JSON-RPC header block exceeds ${MAX_HEADER_BYTES} bytes without ending`));
+        }
+        this.#header = joined;
+        offset += piece.length;
+        continue;
+      }
+      const headerText = joined.subarray(0, end).toString('ascii');
+      const match = /(?:^|\r\n)content-length:[ \t]*(\d{1,15})[ \t]*(?:\r\n|$)/i.exec(headerText);
+      if (match === null) {
+        this.#failed = true;
+        return done(new FramingError('a JSON-RPC header block has no valid Content-Length'));
+      }
+      offset += end + HEADER_END.length - this.#header.length;
+      this.#header = Buffer.alloc(0);
+      this.#bodyLeft = Number(match[1]);
+    }
+    done(null, chunk);
+  }
+}
+
 /**
  * A `StreamMessageReader` that fails with {@link MessageTooLargeError} (via its `onError` event) for a message
- * body larger than `limit.maxMessageBytes`.
+ * body larger than `limit.maxMessageBytes`, and with {@link FramingError} for a header block over
+ * {@link MAX_HEADER_BYTES} (checked before the library sees the bytes).
  */
 export class LimitedMessageReader extends StreamMessageReader {
   readonly #readable: Readable;
@@ -63,7 +124,10 @@ export class LimitedMessageReader extends StreamMessageReader {
   #failed = false;
   #callback: DataCallback | undefined;
 
-  constructor(readable: Readable, limit: MessageLimit) {
+  constructor(source: Readable, limit: MessageLimit) {
+    const readable = new HeaderGuard();
+    source.on('error', (error) => readable.destroy(error));
+    source.pipe(readable);
     const decoder: ContentTypeDecoder = {
       name: 'application/json',
       decode: async (buffer: Uint8Array, options: { charset: BufferEncoding }) => {

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { textBytes } from '../../../sdk/protocol/index.js';
@@ -173,6 +174,38 @@ describe('hostile plugins', () => {
       // At once, not after the plugin's call timeout.
       expect(performance.now() - started).toBeLessThan(5_000);
       expect(text(await call(registry, 'small@1.0.0', 'Echo', 'still fine'))).toBe('still fine');
+    });
+  });
+
+  test('a plugin streaming header bytes without an end is killed at 8 KiB; the neighbour stays fast and every quoted text is bounded', async () => {
+    const flood = { name: 'flood', command: ['node', fixture('header-flood')], capabilities: ['flood@1.0.0'] };
+    await withPlugins([flood, echo], async ({ registry, supervisor, logs }) => {
+      const firstPid = supervisor.instances('flood')[0]?.pid;
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      const flooding = call(registry, 'flood@1.0.0', 'Execute', 'x').then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      const latencies: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const started = performance.now();
+        await echoStillServes(registry);
+        latencies.push(performance.now() - started);
+      }
+      const error = await flooding;
+      delay.disable();
+      expect(error?.message).toMatch(
+        /^plugin "flood" instance 0 broke the JSON-RPC framing on fd 3: a JSON-RPC header block exceeds 8192 bytes without ending and was killed/,
+      );
+      expect(error!.message.length).toBeLessThan(1_000);
+      expect(delay.max / 1e6).toBeLessThan(200);
+      expect(Math.max(...latencies)).toBeLessThan(200);
+      await eventually(() => firstPid !== undefined && !alive(firstPid));
+      const lastError = supervisor.status().find((s) => s.name === 'flood')?.instances[0]?.lastError ?? '';
+      expect(lastError).toContain('header block exceeds 8192 bytes');
+      expect(lastError.length).toBeLessThan(1_000);
+      expect(logs.every((l) => JSON.stringify(l).length < 10_000)).toBe(true);
     });
   });
 
