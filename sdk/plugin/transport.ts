@@ -76,7 +76,10 @@ class HeaderGuard extends Transform {
   #failed = false;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (this.#failed) return done();
+    if (this.#failed) {
+      done();
+      return;
+    }
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#bodyLeft > 0) {
@@ -93,7 +96,8 @@ class HeaderGuard extends Transform {
       if (end === -1 || end + HEADER_END.length > MAX_HEADER_BYTES) {
         if (joined.length > MAX_HEADER_BYTES) {
           this.#failed = true;
-          return done(new FramingError(`a JSON-RPC header block exceeds ${MAX_HEADER_BYTES} bytes without ending`));
+          done(new FramingError(`a JSON-RPC header block exceeds ${MAX_HEADER_BYTES} bytes without ending`));
+          return;
         }
         this.#header = joined;
         offset += piece.length;
@@ -103,7 +107,8 @@ class HeaderGuard extends Transform {
       const match = /(?:^|\r\n)content-length:[ \t]*(\d{1,15})[ \t]*(?:\r\n|$)/i.exec(headerText);
       if (match === null) {
         this.#failed = true;
-        return done(new FramingError('a JSON-RPC header block has no valid Content-Length'));
+        done(new FramingError('a JSON-RPC header block has no valid Content-Length'));
+        return;
       }
       offset += end + HEADER_END.length - this.#header.length;
       this.#header = Buffer.alloc(0);
