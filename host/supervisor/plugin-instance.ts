@@ -449,8 +449,8 @@ export class PluginInstance {
   async #launch(): Promise<void> {
     const { plugin } = this;
     const log = this.#deps.log;
-    const launch = resolveLaunch(plugin, this.#deps.baseDir);
-    await verifyEntryChecksum(plugin, launch);
+    // With sha256, the launch runs a private copy of exactly the checked bytes.
+    const launch = await verifyEntryChecksum(plugin, resolveLaunch(plugin, this.#deps.baseDir));
     // stop() may have run while the checksum was read: spawn nothing then.
     if (this.#stopping) throw this.#stoppedDuringStart();
     const started = performance.now();
