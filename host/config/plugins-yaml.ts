@@ -305,6 +305,23 @@ export function resolvePluginsConfig(input: unknown, options: PluginsConfigOptio
     });
     throw new ConfigError(lines.join('\n'), { context: { file, issues: lines } });
   }
+  const sizeProblems = parsed.data.plugins.flatMap((plugin, i) => {
+    const limit = plugin.limits.maxMessageBytes;
+    const budget = limit - INITIALIZE_ENVELOPE_BYTES;
+    const size = jsonBytesWithin(
+      { name: plugin.name, config: plugin.config ?? {}, capabilities: plugin.capabilities, don: plugin.don ?? null },
+      budget,
+    );
+    if (size === 'cyclic') return [`${file}: plugins[${i}].config: refers to itself (an alias cycle); not encodable`];
+    if (size <= budget) return [];
+    return [
+      `${file}: plugins[${i}].config: the encoded plugin/initialize message exceeds limits.maxMessageBytes ${limit} ` +
+        `(config, name and capabilities alone are over ${budget} bytes)`,
+    ];
+  });
+  if (sizeProblems.length > 0) {
+    throw new ConfigError(sizeProblems.join('\n'), { context: { file, issues: sizeProblems } });
+  }
   return {
     file,
     baseDir,
@@ -340,8 +357,68 @@ export function parsePluginsYaml(text: string, options: PluginsConfigOptions = {
     });
     throw new ConfigError(lines.join('\n'), { context: { file, issues: lines } });
   }
-  return resolvePluginsConfig(document.toJS(), options);
+  let input: unknown;
+  try {
+    input = document.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
+  } catch (error) {
+    // yaml refuses an alias expansion over maxAliasCount (a "billion laughs" file) with a ReferenceError.
+    throw new ConfigError(
+      `${file}: ${(error as Error).message.slice(0, 200)} (YAML aliases are limited to ${MAX_YAML_ALIAS_COUNT} expansions)`,
+      { cause: error, context: { file } },
+    );
+  }
+  return resolvePluginsConfig(input, options);
 }
+
+/** Largest number of YAML alias expansions in plugins.yaml (the `yaml` library's `maxAliasCount`). */
+export const MAX_YAML_ALIAS_COUNT = 100;
+
+/**
+ * Bytes that `plugin/initialize` carries besides name, config, capabilities and don (protocol range, node,
+ * limits, log level, the JSON-RPC envelope), with room to spare.
+ */
+const INITIALIZE_ENVELOPE_BYTES = 1024;
+
+/**
+ * The UTF-8 size of `value` encoded as JSON, counted without building the string and stopping as soon as it is over
+ * `maxBytes` (so aliases expanding a small document into gigabytes cost at most `maxBytes` steps).
+ * @returns the size (a number over `maxBytes` means "too large", not the exact size), or `'cyclic'`
+ */
+function jsonBytesWithin(value: unknown, maxBytes: number): number | 'cyclic' {
+  let total = 0;
+  const stack = new Set<object>();
+  const visit = (node: unknown): boolean => {
+    if (total > maxBytes) return false;
+    if (node === null || node === undefined || typeof node === 'function' || typeof node === 'symbol') {
+      total += 4;
+    } else if (typeof node === 'string') {
+      total += Buffer.byteLength(JSON.stringify(node));
+    } else if (typeof node === 'number' || typeof node === 'boolean' || typeof node === 'bigint') {
+      total += String(node).length;
+    } else if (typeof node === 'object') {
+      if (stack.has(node)) throw new CycleFound();
+      stack.add(node);
+      const entries = Array.isArray(node) ? node.map((item) => [undefined, item] as const) : Object.entries(node);
+      total += 2;
+      for (const [key, item] of entries) {
+        if (key !== undefined) total += Buffer.byteLength(JSON.stringify(key)) + 1;
+        total += 1;
+        if (!visit(item)) break;
+      }
+      stack.delete(node);
+    }
+    return total <= maxBytes;
+  };
+  try {
+    visit(value);
+  } catch (error) {
+    if (error instanceof CycleFound) return 'cyclic';
+    throw error;
+  }
+  return total;
+}
+
+class CycleFound extends Error {}
 
 /** Largest plugins.yaml accepted, in bytes (checked before the file is read). */
 export const MAX_PLUGINS_FILE_BYTES = 1024 * 1024;

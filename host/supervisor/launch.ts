@@ -2,9 +2,9 @@
  * How a plugin process is launched: its argv resolved against the plugins.yaml directory, its clean environment,
  * and the SHA-256 check of its entry file.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PluginError } from '../../sdk/protocol/index.js';
 import type { ResolvedPluginConfig } from '../config/plugins-yaml.js';
@@ -82,11 +82,16 @@ export function pluginEnvironment(plugin: ResolvedPluginConfig, instance: number
 }
 
 /**
- * Checks the entry file against the pinned SHA-256, when plugins.yaml gives one.
- * @throws PluginError `checksum` naming the file and both hashes, or when the file cannot be read
+ * Checks the entry file against the pinned SHA-256, when plugins.yaml gives one, and returns the launch to spawn:
+ * unchanged without `sha256`; with it, pointing at a private copy of exactly the bytes that were checked
+ * (`.cwh-pinned-<sha256><ext>` next to the entry file, so that relative imports and `package.json` lookups
+ * resolve as for the original; written to a temporary name with mode 0400, or 0500 for an executable, then renamed
+ * into place). A file swapped in after the check is never run. Only the entry file is pinned: what it imports is not.
+ * @throws PluginError `checksum` naming the file and both hashes, or when the file cannot be read or the copy
+ *   cannot be written
  */
-export async function verifyEntryChecksum(plugin: ResolvedPluginConfig, launch: PluginLaunch): Promise<void> {
-  if (plugin.sha256 === undefined) return;
+export async function verifyEntryChecksum(plugin: ResolvedPluginConfig, launch: PluginLaunch): Promise<PluginLaunch> {
+  if (plugin.sha256 === undefined) return launch;
   let bytes: Buffer;
   try {
     bytes = await readFile(launch.entryFile);
@@ -105,4 +110,23 @@ export async function verifyEntryChecksum(plugin: ResolvedPluginConfig, launch: 
       { context: { pluginId: plugin.name } },
     );
   }
+  const pinned = path.join(path.dirname(launch.entryFile), `.cwh-pinned-${found}${path.extname(launch.entryFile)}`);
+  const executable = launch.file === launch.entryFile;
+  const temporary = `${pinned}.${randomBytes(8).toString('hex')}.tmp`;
+  try {
+    await writeFile(temporary, bytes, { mode: executable ? 0o500 : 0o400, flag: 'wx' });
+    await rename(temporary, pinned);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw new PluginError(
+      'checksum',
+      `plugin "${plugin.name}": cannot write the pinned copy ${pinned} of ${launch.entryFile}: ${(error as Error).message}`,
+      { cause: error, context: { pluginId: plugin.name } },
+    );
+  }
+  if (executable) return { ...launch, file: pinned, entryFile: pinned };
+  const scriptIndex = launch.args.findIndex((arg) => !arg.startsWith('-'));
+  const args = [...launch.args];
+  args[scriptIndex] = pinned;
+  return { ...launch, args, entryFile: pinned };
 }

@@ -6,13 +6,8 @@
 import type { Socket } from 'node:net';
 import { execa } from 'execa';
 import type { Logger } from 'pino';
-import {
-  CancellationTokenSource,
-  createMessageConnection,
-  type MessageConnection,
-  ResponseError,
-} from 'vscode-jsonrpc/node.js';
-import { LimitedMessageReader, LimitedMessageWriter, MessageTooLargeError } from '../../sdk/plugin/transport.js';
+import { CancellationTokenSource, type MessageConnection, ResponseError } from 'vscode-jsonrpc/node.js';
+import { createLimitedConnection, MessageTooLargeError } from '../../sdk/plugin/transport.js';
 import {
   CapabilityError,
   type CapabilityExecuteResult,
@@ -41,6 +36,21 @@ import { PluginOutput } from './plugin-output.js';
 
 /** Lifecycle of an instance. `failed` is final until the supervisor is restarted. */
 export type InstanceState = 'idle' | 'starting' | 'ready' | 'restarting' | 'failed' | 'stopping' | 'stopped';
+
+/**
+ * The instance lifecycle, the only transitions {@link PluginInstance} makes:
+ * idle → starting → ready ⇄ restarting (→ restarting again when a relaunch fails), any of these → failed, and any
+ * state → stopping → stopped. Stopping wins: once `stop()` ran, no later start, restart or ready is taken.
+ */
+const TRANSITIONS: Record<InstanceState, readonly InstanceState[]> = {
+  idle: ['starting', 'stopping'],
+  starting: ['ready', 'failed', 'stopping'],
+  ready: ['restarting', 'failed', 'stopping'],
+  restarting: ['ready', 'restarting', 'failed', 'stopping'],
+  failed: ['stopping'],
+  stopping: ['stopped'],
+  stopped: [],
+};
 
 /** A snapshot of one instance, for `status()` and the CLI. */
 export interface InstanceStatus {
@@ -132,6 +142,7 @@ export class PluginInstance {
   #healthTimer: NodeJS.Timeout | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   #readyWaiters = new Set<() => void>();
+  #stopping: Promise<void> | undefined;
 
   constructor(plugin: ResolvedPluginConfig, index: number, deps: InstanceDependencies) {
     this.plugin = plugin;
@@ -173,15 +184,21 @@ export class PluginInstance {
    *   `capabilities`
    */
   async start(): Promise<void> {
-    this.#setState('starting');
+    if (!this.#transition('starting')) throw this.#stoppedDuringStart();
     try {
       await this.#launch();
-      this.#setState('ready');
     } catch (error) {
-      this.#lastError = (error as Error).message;
-      this.#setState('failed');
+      if (this.#transition('failed')) this.#lastError = (error as Error).message;
+      if (this.#stopping) throw this.#stoppedDuringStart();
       throw error;
     }
+    if (!this.#transition('ready')) throw this.#stoppedDuringStart();
+  }
+
+  #stoppedDuringStart(): PluginError {
+    return new PluginError('stopped', `${this.#label} was stopped before it became ready`, {
+      context: { pluginId: this.plugin.name, instance: this.index },
+    });
   }
 
   /**
@@ -316,12 +333,25 @@ export class PluginInstance {
         },
         (error: unknown) => {
           if (!settle()) return;
+          if (
+            error instanceof ResponseError &&
+            error.code === PluginRpcErrorCode.MessageTooLarge &&
+            (error.data as { direction?: unknown } | undefined)?.direction === 'sent'
+          ) {
+            // The host refused to send the request (metadata and all): nothing reached the plugin.
+            reject(
+              new CapabilityError('message_too_large', `${this.#label}: ${what} failed: ${error.message}`, {
+                context: { pluginId: this.plugin.name, instance: this.index, capabilityId: call.capabilityId },
+              }),
+            );
+            return;
+          }
           if (error instanceof ResponseError && CAPABILITY_LEVEL_CODES.has(error.code)) {
-            resolve({ error: `${this.#label}: ${error.message}` });
+            resolve({ error: `${this.#label}: ${quote(error.message)}` });
             return;
           }
           reject(
-            new CapabilityError('plugin_call', `${this.#label}: ${what} failed: ${(error as Error).message}`, {
+            new CapabilityError('plugin_call', `${this.#label}: ${what} failed: ${quote((error as Error).message)}`, {
               cause: error,
               context: { pluginId: this.plugin.name, instance: this.index, capabilityId: call.capabilityId },
             }),
@@ -351,12 +381,16 @@ export class PluginInstance {
    * Stops the instance: `plugin/shutdown`, up to `shutdownGraceMs` to exit, then SIGTERM to its process group, up to
    * `shutdownGraceMs` again, then SIGKILL. In-flight calls fail with `plugin_stopped`.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     clearTimeout(this.#restartTimer);
     this.#stopHealth();
+    this.#transition('stopping');
     const proc = this.#process;
-    if (this.#state === 'stopped') return;
-    this.#setState('stopping');
     if (proc?.alive) {
       const grace = this.plugin.limits.shutdownGraceMs;
       const exited = proc.exited.then(() => true);
@@ -375,13 +409,22 @@ export class PluginInstance {
       proc.connection.dispose();
     }
     this.#failPending(new CapabilityError('plugin_stopped', `${this.#label} was stopped`));
-    this.#setState('stopped');
+    this.#transition('stopped');
   }
 
-  #setState(state: InstanceState): void {
+  /**
+   * The single place the state changes. A transition not in {@link TRANSITIONS} (e.g. `ready` after `stop()`) is
+   * refused and returns false.
+   */
+  #transition(state: InstanceState): boolean {
+    if (!TRANSITIONS[this.#state].includes(state)) {
+      this.#deps.log.debug({ from: this.#state, to: state }, 'plugin instance state change refused');
+      return false;
+    }
     this.#state = state;
     for (const waiter of [...this.#readyWaiters]) waiter();
     this.#deps.onStateChange();
+    return true;
   }
 
   #unavailableError(): CapabilityError | undefined {
@@ -406,8 +449,10 @@ export class PluginInstance {
   async #launch(): Promise<void> {
     const { plugin } = this;
     const log = this.#deps.log;
-    const launch = resolveLaunch(plugin, this.#deps.baseDir);
-    await verifyEntryChecksum(plugin, launch);
+    // With sha256, the launch runs a private copy of exactly the checked bytes.
+    const launch = await verifyEntryChecksum(plugin, resolveLaunch(plugin, this.#deps.baseDir));
+    // stop() may have run while the checksum was read: spawn nothing then.
+    if (this.#stopping) throw this.#stoppedDuringStart();
     const started = performance.now();
     const subprocess = execa(launch.file, launch.args, {
       cwd: launch.cwd,
@@ -439,22 +484,26 @@ export class PluginInstance {
     });
     const channel = subprocess.stdio[3] as Socket;
     const limit = { maxMessageBytes: plugin.limits.maxMessageBytes };
-    const connection = createMessageConnection(
-      new LimitedMessageReader(channel, limit),
-      new LimitedMessageWriter(channel, limit),
-    );
+    const connection = createLimitedConnection(channel, channel, limit, { subject: `plugin "${plugin.name}"` });
     const proc: Process = { pid: subprocess.pid, connection, output, exited, alive: true, stderrDone };
     this.#process = proc;
     channel.on('error', () => {});
     this.#registerHostServices(connection);
     connection.onError(([error]) => {
-      if (error instanceof MessageTooLargeError && error.direction === 'sent') return;
+      if (error instanceof MessageTooLargeError && error.direction === 'sent') {
+        // Only that one message failed (a request locally, a reply as an error response to the plugin).
+        log.warn(
+          { sizeBytes: error.sizeBytes, maxMessageBytes: error.maxMessageBytes },
+          'refused an oversized message',
+        );
+        return;
+      }
       // The pipe closing under a dying plugin is not a framing error: the exit handler reports the code or signal.
       if (PEER_GONE.test(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`)) return;
       const reason =
         error instanceof MessageTooLargeError
           ? `sent a JSON-RPC message of ${error.sizeBytes} bytes, over maxMessageBytes ${error.maxMessageBytes}`
-          : `broke the JSON-RPC framing on fd 3: ${error.message}`;
+          : `broke the JSON-RPC framing on fd 3: ${quote(error.message)}`;
       this.#kill(proc, reason);
     });
     connection.listen();
@@ -498,7 +547,7 @@ export class PluginInstance {
             reject(
               new PluginError(
                 code === PluginRpcErrorCode.ProtocolVersionMismatch ? 'protocol_version' : 'handshake',
-                `${this.#label} failed plugin/initialize: ${(error as Error).message}`,
+                `${this.#label} failed plugin/initialize: ${quote((error as Error).message)}`,
                 { cause: error },
               ),
             );
@@ -526,6 +575,8 @@ export class PluginInstance {
       connection.dispose();
       throw error;
     }
+    // stop() ran during the handshake: it takes this process down; no health timer for it.
+    if (this.#stopping) throw this.#stoppedDuringStart();
     this.#announced = result;
     this.#readyMs = Math.round(performance.now() - started);
     log.info(
@@ -562,10 +613,10 @@ export class PluginInstance {
     if (missing.length > 0 || unexpected.length > 0) {
       throw new PluginError(
         'capabilities',
-        `${this.#label} announced capabilities [${announced.join(', ')}] but plugins.yaml declares ` +
+        `${this.#label} announced capabilities [${quote(announced.join(', '))}] but plugins.yaml declares ` +
           `[${declared.join(', ')}]` +
           (missing.length > 0 ? `; missing: ${missing.join(', ')}` : '') +
-          (unexpected.length > 0 ? `; not declared: ${unexpected.join(', ')}` : ''),
+          (unexpected.length > 0 ? `; not declared: ${quote(unexpected.join(', '))}` : ''),
       );
     }
   }
@@ -654,26 +705,28 @@ export class PluginInstance {
     if (crashes > maxRestarts) {
       this.#lastError =
         `crashed ${crashes} times within ${windowMs} ms (restart.maxRestarts ${maxRestarts}); ` + `last: ${message}`;
-      this.#deps.log.error({ crashes, windowMs, maxRestarts }, 'plugin instance failed: restart budget spent');
-      this.#setState('failed');
+      if (this.#transition('failed')) {
+        this.#deps.log.error({ crashes, windowMs, maxRestarts }, 'plugin instance failed: restart budget spent');
+      }
       return;
     }
+    if (!this.#transition('restarting')) return;
     this.#lastError = message;
     const delayMs = Math.min(backoffMs * 2 ** (crashes - 1), MAX_BACKOFF_MS);
     this.#deps.log.warn({ backoffMs: delayMs, restart: crashes, maxRestarts }, 'restarting plugin instance');
-    this.#setState('restarting');
     this.#restartTimer = setTimeout(() => {
       if (this.#state !== 'restarting') return;
       this.#restarts++;
       this.#launch().then(
         () => {
-          if (this.#state === 'restarting') this.#setState('ready');
+          // Refused after stop(): stop() (waiting on this process) takes it down.
+          this.#transition('ready');
         },
         (error: Error) => {
           if (this.#state !== 'restarting') return;
           if (error instanceof PluginError && ['checksum', 'protocol_version', 'capabilities'].includes(error.code)) {
             this.#lastError = error.message;
-            this.#setState('failed');
+            this.#transition('failed');
             return;
           }
           this.#onCrash(error.message);
@@ -711,6 +764,14 @@ export class PluginInstance {
     clearInterval(this.#healthTimer);
     this.#healthTimer = undefined;
   }
+}
+
+/** Characters of plugin-sent text (error messages, framing errors) quoted in an error or log line. */
+export const MAX_QUOTED_CHARS = 300;
+
+/** `text` cut to {@link MAX_QUOTED_CHARS}, with the cut marked: how plugin-sent text reaches errors and logs. */
+function quote(text: string): string {
+  return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}... (${text.length} chars)` : text;
 }
 
 /** Sends `signal` to the process group led by `pid` (plugins are spawned detached, as group leaders). */

@@ -18,7 +18,14 @@ export {
 } from './plugin.js';
 export { parseConfig, readBodyCapped } from './config.js';
 export { type KeyFileOptions, loadOrCreateKeyFile, type UnsafeKeyFile } from './key-file.js';
-export { LimitedMessageReader, LimitedMessageWriter, type MessageLimit, MessageTooLargeError } from './transport.js';
+export {
+  createLimitedConnection,
+  LimitedMessageReader,
+  LimitedMessageWriter,
+  type LimitedWriterOptions,
+  type MessageLimit,
+  MessageTooLargeError,
+} from './transport.js';
 export { bytesText, decodeBytes, encodeBytes, jsonBytes, textBytes } from '../protocol/workflow.js';
 export type { CapabilityCallMetadataWire } from '../protocol/plugin-rpc.js';
 export {

@@ -6,7 +6,7 @@
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { destination, type Logger, pino } from 'pino';
-import { CancellationTokenSource, createMessageConnection, ResponseError } from 'vscode-jsonrpc/node.js';
+import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node.js';
 import { CapabilityError } from '../protocol/errors.js';
 import {
   type AnnouncedCapability,
@@ -26,7 +26,7 @@ import {
   type ProtocolVersionRange,
 } from '../protocol/plugin-rpc.js';
 import { bytesText, decodeBytes, encodeBytes } from '../protocol/workflow.js';
-import { LimitedMessageReader, LimitedMessageWriter, type MessageLimit } from './transport.js';
+import { createLimitedConnection, type MessageLimit } from './transport.js';
 
 export type { Logger } from 'pino';
 
@@ -203,10 +203,7 @@ function serve<TConfig>(definition: PluginDefinition<TConfig>, options: ServeOpt
   const log = options.logger ?? pino({ level: 'info', base: null }, destination({ fd: 2, sync: true }));
   const protocol = definition.protocol ?? PLUGIN_PROTOCOL_VERSIONS;
   const limit: MessageLimit = { maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES };
-  const connection = createMessageConnection(
-    new LimitedMessageReader(input, limit),
-    new LimitedMessageWriter(output, limit),
-  );
+  const connection = createLimitedConnection(input, output, limit, { subject: `plugin "${definition.name}"` });
   const startedAt = performance.now();
   const inFlight = new Set<AbortController>();
   let init: PluginInitContext<TConfig> | undefined;

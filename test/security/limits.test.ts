@@ -78,7 +78,7 @@ describe('JSON-RPC messages between host and plugins', () => {
     const writer = new LimitedMessageWriter(stream, { maxMessageBytes: 1024 });
     writer.onError(() => {});
     await expect(writer.write({ jsonrpc: '2.0', method: 'x', params: ['a'.repeat(4096)] } as never)).rejects.toThrow(
-      /refused to send a JSON-RPC message of \d+ bytes, over maxMessageBytes 1024/,
+      /message of \d+ bytes exceeds maxMessageBytes 1024/,
     );
     expect(stream.readableLength).toBe(0);
   });

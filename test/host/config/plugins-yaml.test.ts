@@ -109,6 +109,41 @@ describe('plugins.yaml validation', () => {
         'plugins.yaml: line 3, column 1: Flow sequence in block collection must be sufficiently indented and end with a ]',
     ],
     ['a key is repeated', 'plugins: []\nplugins: []\n', 'plugins.yaml: line 2, column 1: Map keys must be unique'],
+    [
+      'a config makes plugin/initialize larger than maxMessageBytes',
+      valid(`    config: { blob: "${'x'.repeat(5000)}" }\n    limits: { maxMessageBytes: 4096 }\n`),
+      'plugins.yaml: plugins[2].config: the encoded plugin/initialize message exceeds limits.maxMessageBytes 4096 ' +
+        '(config, name and capabilities alone are over 3072 bytes)',
+    ],
+    [
+      'YAML aliases expand a small config past maxMessageBytes',
+      valid(
+        `    config: { one: &big "${'y'.repeat(30_000)}", many: [${Array(40).fill('*big').join(', ')}] }\n` +
+          '    limits: { maxMessageBytes: 1048576 }\n',
+      ),
+      'plugins.yaml: plugins[2].config: the encoded plugin/initialize message exceeds limits.maxMessageBytes 1048576 ' +
+        '(config, name and capabilities alone are over 1047552 bytes)',
+    ],
+    [
+      'a config refers to itself through an alias',
+      valid('    config: &self { me: *self }\n'),
+      'plugins.yaml: plugins[2].config: refers to itself (an alias cycle); not encodable',
+    ],
+    [
+      'aliases nest into a billion laughs',
+      `${Array.from(
+        { length: 9 },
+        (_, i) =>
+          `l${i}: &l${i} [${
+            i === 0
+              ? '"lol"'
+              : Array(9)
+                  .fill(`*l${i - 1}`)
+                  .join(', ')
+          }]`,
+      ).join('\n')}\n${valid('    config: *l8\n')}`,
+      'plugins.yaml: Excessive alias count indicates a resource exhaustion attack (YAML aliases are limited to 100 expansions)',
+    ],
   ])('rejects a file where %s', (_case, text, message) => {
     let error: unknown;
     try {

@@ -4,9 +4,23 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { alive, call, echo, echoStillServes, eventually, fixture, probe, root, text, withPlugins } from './helpers.js';
+import { textBytes } from '../../../sdk/protocol/index.js';
+import {
+  alive,
+  call,
+  echo,
+  echoStillServes,
+  eventually,
+  fixture,
+  metadata,
+  probe,
+  root,
+  text,
+  withPlugins,
+} from './helpers.js';
 
 describe('hostile plugins', () => {
   test('a plugin printing garbage (even fake frames) on stdout keeps serving; the garbage is logged as warnings', async () => {
@@ -122,6 +136,76 @@ describe('hostile plugins', () => {
       );
       expect(text(await call(registry, 'probe@1.0.0', 'Echo', 'small'))).toBe('small');
       await echoStillServes(registry);
+    });
+  });
+
+  test('a call whose metadata makes the request exceed maxMessageBytes fails alone, naming the limit; the host and the plugin keep serving', async () => {
+    await withPlugins([probe('probe', { limits: { maxMessageBytes: 65536 } }), echo], async ({ registry, logs }) => {
+      const huge = { ...metadata, workflowId: 'w'.repeat(200_000) };
+      for (let i = 0; i < 3; i++) {
+        const outcome = registry
+          .getExecutable('probe@1.0.0')
+          .execute({ method: 'Echo', payload: textBytes('x'), metadata: huge }, {});
+        await expect(outcome).rejects.toMatchObject({
+          code: 'message_too_large',
+          message: expect.stringMatching(
+            /^plugin "probe" instance 0: probe@1\.0\.0 Echo failed: message of 200\d{3} bytes exceeds maxMessageBytes 65536 for plugin "probe"$/,
+          ),
+        });
+      }
+      expect(text(await call(registry, 'probe@1.0.0', 'Echo', 'next call'))).toBe('next call');
+      expect(logs.some((l) => l.msg === 'refused an oversized message' && l.maxMessageBytes === 65536)).toBe(true);
+      expect(logs.some((l) => l.msg === 'plugin instance crashed')).toBe(false);
+      await echoStillServes(registry);
+    });
+  });
+
+  test("a host reply over the plugin's maxMessageBytes reaches the plugin at once as an error naming the limit", async () => {
+    const small = probe('small', { limits: { maxMessageBytes: 65536, callTimeoutMs: 20_000 } });
+    await withPlugins([small, probe('big'), echo], async ({ registry }) => {
+      const started = performance.now();
+      const response = await call(
+        registry,
+        'small@1.0.0',
+        'CallHost',
+        JSON.stringify({ capabilityId: 'big@1.0.0', method: 'Big', text: '{"n":100000}' }),
+      );
+      expect(response.error).toMatch(/message of 133\d{3} bytes exceeds maxMessageBytes 65536 for plugin "small"/);
+      // At once, not after the plugin's call timeout.
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect(text(await call(registry, 'small@1.0.0', 'Echo', 'still fine'))).toBe('still fine');
+    });
+  });
+
+  test('a plugin streaming header bytes without an end is killed at 8 KiB; the neighbour stays fast and every quoted text is bounded', async () => {
+    const flood = { name: 'flood', command: ['node', fixture('header-flood')], capabilities: ['flood@1.0.0'] };
+    await withPlugins([flood, echo], async ({ registry, supervisor, logs }) => {
+      const firstPid = supervisor.instances('flood')[0]?.pid;
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      const flooding = call(registry, 'flood@1.0.0', 'Execute', 'x').then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      const latencies: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const started = performance.now();
+        await echoStillServes(registry);
+        latencies.push(performance.now() - started);
+      }
+      const error = await flooding;
+      delay.disable();
+      expect(error?.message).toMatch(
+        /^plugin "flood" instance 0 broke the JSON-RPC framing on fd 3: a JSON-RPC header block exceeds 8192 bytes without ending and was killed/,
+      );
+      expect(error!.message.length).toBeLessThan(1_000);
+      expect(delay.max / 1e6).toBeLessThan(200);
+      expect(Math.max(...latencies)).toBeLessThan(200);
+      await eventually(() => firstPid !== undefined && !alive(firstPid));
+      const lastError = supervisor.status().find((s) => s.name === 'flood')?.instances[0]?.lastError ?? '';
+      expect(lastError).toContain('header block exceeds 8192 bytes');
+      expect(lastError.length).toBeLessThan(1_000);
+      expect(logs.every((l) => JSON.stringify(l).length < 10_000)).toBe(true);
     });
   });
 

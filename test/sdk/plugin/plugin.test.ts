@@ -184,6 +184,47 @@ describe('size-limited transport', () => {
     expect(messages).toEqual([]);
   });
 
+  test.each([
+    [
+      'a header block longer than 8 KiB without its end',
+      ['X-Junk: ', 'h'.repeat(9000)],
+      'a JSON-RPC header block exceeds 8192 bytes without ending',
+    ],
+    [
+      'a header block with no Content-Length',
+      ['Content-Type: x\r\n\r\n{}'],
+      'a JSON-RPC header block has no valid Content-Length',
+    ],
+  ])('the reader fails fast on %s, before the library buffers it', async (_case, chunks, message) => {
+    const stream = new PassThrough();
+    const reader = new LimitedMessageReader(stream, { maxMessageBytes: 1 << 20 });
+    const errors: Error[] = [];
+    reader.onError((error) => errors.push(error));
+    reader.listen(() => {});
+    for (const chunk of chunks) stream.write(chunk);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(errors.map((e) => [e.name, e.message])).toEqual([['FramingError', message]]);
+  });
+
+  test('the reader follows headers and bodies split across chunks at any byte', async () => {
+    const body = '{"jsonrpc":"2.0","method":"x"}';
+    const wire = Buffer.from(`Content-Length: ${body.length}\r\n\r\n${body}`.repeat(3));
+    for (const size of [1, 2, 3, 7, wire.length]) {
+      const stream = new PassThrough();
+      const reader = new LimitedMessageReader(stream, { maxMessageBytes: 100 });
+      const messages: unknown[] = [];
+      reader.onError((error) => messages.push(error.message));
+      reader.listen((message) => messages.push(message));
+      for (let i = 0; i < wire.length; i += size) stream.write(wire.subarray(i, i + size));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(messages).toEqual([
+        { jsonrpc: '2.0', method: 'x' },
+        { jsonrpc: '2.0', method: 'x' },
+        { jsonrpc: '2.0', method: 'x' },
+      ]);
+    }
+  });
+
   test('the reader passes messages within the limit', async () => {
     const stream = new PassThrough();
     const reader = new LimitedMessageReader(stream, { maxMessageBytes: 100 });
@@ -200,7 +241,7 @@ describe('size-limited transport', () => {
     const writer = new LimitedMessageWriter(stream, { maxMessageBytes: 64 });
     writer.onError(() => {});
     await expect(writer.write({ jsonrpc: '2.0', method: 'x', params: ['y'.repeat(100)] } as never)).rejects.toThrow(
-      /^refused to send a JSON-RPC message of 1\d\d bytes, over maxMessageBytes 64$/,
+      /^message of 1\d\d bytes exceeds maxMessageBytes 64$/,
     );
     expect(stream.read()).toBeNull();
   });
