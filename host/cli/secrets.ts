@@ -4,14 +4,14 @@
  * directory, or `--data-dir`); the running vault plugin sees the change on its next read. Values are read from
  * `--value` or `--from-file` and never printed.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { VaultStore } from '../../plugins/vault/store.js';
 import { VAULT_CAPABILITY_ID } from '../../sdk/confidential/relay-wire.js';
 import { DEFAULT_SECRET_NAMESPACE } from '../../sdk/protocol/index.js';
 import { loadPluginsFile } from '../config/plugins-yaml.js';
-import { UsageError } from './arguments.js';
+import { CLI_FILE_LIMITS, parseOwner, readBoundedFile, UsageError } from './arguments.js';
 
 /** Default data directory of the vault, relative to plugins.yaml (the vault plugin's own default). */
 const DEFAULT_VAULT_DIR = '.cwh/vault';
@@ -70,11 +70,11 @@ export function registerSecretsCommands(program: Command): void {
       if ((options.value === undefined) === (options.fromFile === undefined)) {
         throw new UsageError('give exactly one of --value and --from-file');
       }
-      let value: Uint8Array;
-      if (options.fromFile !== undefined) {
-        if (!existsSync(options.fromFile)) throw new UsageError(`--from-file: file ${options.fromFile} does not exist`);
-        value = new Uint8Array(readFileSync(options.fromFile));
-      } else value = new TextEncoder().encode(options.value);
+      parseOwner('--owner', options.owner);
+      const value =
+        options.fromFile !== undefined
+          ? readBoundedFile('--from-file', options.fromFile, CLI_FILE_LIMITS.secretBytes)
+          : new TextEncoder().encode(options.value);
       const store = openStore(await vaultDir(options));
       try {
         store.set({ owner: options.owner, namespace: options.namespace, key: options.key }, value);
@@ -95,6 +95,7 @@ export function registerSecretsCommands(program: Command): void {
       .option('--owner <address>', 'only this owner')
       .option('--json', 'print a JSON array'),
   ).action(async (options: StoreOptions & { owner?: string; json?: boolean }) => {
+    if (options.owner !== undefined) parseOwner('--owner', options.owner);
     const store = openStore(await vaultDir(options));
     let rows: ReturnType<VaultStore['list']>;
     try {
@@ -116,6 +117,7 @@ export function registerSecretsCommands(program: Command): void {
       .option('--namespace <name>', 'namespace', DEFAULT_SECRET_NAMESPACE)
       .requiredOption('--key <name>', 'secret name'),
   ).action(async (options: StoreOptions & { owner: string; namespace: string; key: string }) => {
+    parseOwner('--owner', options.owner);
     const store = openStore(await vaultDir(options));
     let existed: boolean;
     try {
