@@ -3,11 +3,12 @@
  * value or argument exits 2 with a message naming it, an operation failure exits 1, and with `--json` each error is
  * one `{ok: false, error: {code, message}}` object on stdout.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { CLI_FILE_LIMITS } from '../../../host/cli/arguments.js';
 
 const CWH = path.resolve('bin/cwh.js');
 const HEX64 = 'ab'.repeat(32);
@@ -27,6 +28,9 @@ beforeAll(() => {
   writeFileSync(path.join(dir, 'x.wasm'), Buffer.from('0061736d01000000', 'hex'));
   writeFileSync(path.join(dir, 'not.wasm'), 'hello');
   writeFileSync(path.join(dir, 'bad.yaml'), 'plugins: 3\n');
+  // 300 MB, sparse: reading it all would take seconds and gigabytes of memory.
+  writeFileSync(path.join(dir, 'big.bin'), '');
+  truncateSync(path.join(dir, 'big.bin'), 300 * 1024 * 1024);
 });
 
 afterAll(() => {
@@ -152,4 +156,61 @@ describe('cwh operation failures', () => {
     },
     60_000,
   );
+});
+
+const BIG = 300 * 1024 * 1024;
+
+/** [description, argv, the option named, its limit] — a 300 MB file is refused from its size, before any read. */
+const boundCases: [string, string[], string, number][] = [
+  ['attest verify', ['attest', 'verify', 'big.bin'], '<document>', CLI_FILE_LIMITS.attestationFileBytes],
+  ['run --payload @file', ['run', 'x.wasm', '--payload', '@big.bin'], '--payload', CLI_FILE_LIMITS.payloadBytes],
+  ['run --config', ['run', 'x.wasm', '--config', 'big.bin'], '--config', CLI_FILE_LIMITS.configBytes],
+  [
+    'run --attributes @file',
+    ['run', 'x.wasm', '--attributes', '@big.bin'],
+    '--attributes',
+    CLI_FILE_LIMITS.attributesBytes,
+  ],
+  ['run a .wasm file', ['run', 'big.bin'], '<workflow>', CLI_FILE_LIMITS.wasmBytes],
+  ['inspect', ['inspect', 'big.bin'], '<file>', CLI_FILE_LIMITS.wasmBytes],
+  [
+    'attest verify --measurements',
+    ['attest', 'verify', 'x.wasm', '--measurements', 'big.bin'],
+    '--measurements',
+    CLI_FILE_LIMITS.trustFileBytes,
+  ],
+  [
+    'secrets set --from-file',
+    ['secrets', 'set', '--owner', OWNER, '--key', 'K', '--from-file', 'big.bin'],
+    '--from-file',
+    CLI_FILE_LIMITS.secretBytes,
+  ],
+];
+
+describe('cwh input files', () => {
+  test.concurrent.each(boundCases)(
+    '%s refuses a sparse 300 MB file fast, naming the option and the limit',
+    async (_name, args, flag, limit) => {
+      const started = performance.now();
+      const result = await cwh(args);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`${flag}: file big.bin is ${BIG} bytes, over the limit of ${limit} bytes`);
+      // Spawning the CLI takes about a second; reading 300 MB would add seconds and gigabytes of memory.
+      expect(performance.now() - started).toBeLessThan(15_000);
+    },
+  );
+
+  test('attest verify - reads at most limit + 1 bytes of stdin and names the limit', async () => {
+    const limit = CLI_FILE_LIMITS.attestationFileBytes;
+    const result = await cwh(['attest', 'verify', '-'], 'a'.repeat(4 * limit));
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(`<document>: stdin is more than ${limit} bytes, over the limit of ${limit} bytes`);
+  });
+
+  test('run --payload @- reads a JSON payload from stdin within its limit', async () => {
+    const result = await cwh(['run', 'x.wasm', '--payload', '@-', '--attributes', '[]'], '{"a": 1}');
+    // The payload was read and accepted: the next argument is the one refused.
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('--attributes: workflow attributes:');
+  });
 });
