@@ -6,6 +6,7 @@ import { textBytes, type TriggerSubscription } from '../../sdk/protocol/index.js
 import { isProtoAny } from '../../sdk/protocol/proto/payloads.js';
 import { compileWorkflow, isWorkflowDir } from '../../sdk/workflow/index.js';
 import { CRON_TRIGGER_ID, CronTrigger, cronEvent, parseCronSchedule } from '../capabilities/cron-trigger.js';
+import { loadPluginsFile } from '../config/plugins-yaml.js';
 import type { TriggerEvent } from '../registry/registry.js';
 import { MAX_ATTRIBUTES_BYTES, parseWorkflowAttributes, type WorkflowAttributes } from '../workflows/attributes.js';
 import { DEFAULT_MAX_BINARY_BYTES } from '../workflows/registry.js';
@@ -202,5 +203,28 @@ export function readBoundedFile(flag: string, file: string, maxBytes: number): U
     return new Uint8Array(buffer.buffer, buffer.byteOffset, length);
   } finally {
     if (fd !== 0) closeSync(fd);
+  }
+}
+
+/** An error message about `file`, prefixed with the file's path unless it already names it. */
+export function withFileName(file: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.includes(file) || message.includes(resolve(file)) ? message : `${file}: ${message}`;
+}
+
+/**
+ * Checks the plugins.yaml a command will start (`--plugins FILE`, else `./plugins.yaml` when present, none for
+ * `--no-plugins`) before the node starts, so that its errors name the file.
+ * @throws UsageError `--plugins: file F does not exist`; Error `F: <the loader's message>` for an invalid file
+ */
+export async function checkPluginsFile(value: string | false | undefined): Promise<void> {
+  if (value === false) return;
+  if (value !== undefined && !existsSync(value)) throw new UsageError(`--plugins: file ${value} does not exist`);
+  const file = value ?? (existsSync('plugins.yaml') ? 'plugins.yaml' : undefined);
+  if (file === undefined) return;
+  try {
+    await loadPluginsFile(file);
+  } catch (error) {
+    throw new Error(withFileName(file, error));
   }
 }

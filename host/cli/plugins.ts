@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { loadPluginsFile, type ResolvedPluginsConfig } from '../config/plugins-yaml.js';
 import { createLogger } from '../log/logger.js';
 import { type PluginStatus, PluginSupervisor } from '../supervisor/index.js';
+import { withFileName } from './arguments.js';
 import { printCliError } from './report.js';
 
 /** Exit codes: 0 all healthy, 1 a plugin failed or the file is invalid (2, bad usage, comes from commander). */
@@ -42,12 +42,6 @@ async function load(options: FileOptions): Promise<ResolvedPluginsConfig | undef
     process.exitCode = printCliError('failed', withFileName(options.file, error), options.json === true);
     return undefined;
   }
-}
-
-/** An error message about `file`, prefixed with the file's path unless it already names it. */
-export function withFileName(file: string, error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.includes(file) || message.includes(path.resolve(file)) ? message : `${file}: ${message}`;
 }
 
 function checkRow(status: PluginStatus): string[] {

@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createLogger } from '../log/logger.js';
 import { startNode } from '../node.js';
 import { DEFAULT_WORKFLOW_TAG, computeWorkflowId } from '../workflows/registry.js';
 import {
   CLI_FILE_LIMITS,
+  checkPluginsFile,
   loadWorkflowSource,
   logLevelOption,
   parseAttributesArgument,
@@ -63,9 +63,7 @@ export function registerRunCommand(program: Command): void {
         options.payload === undefined
           ? undefined
           : readJsonArgument('--payload', options.payload, CLI_FILE_LIMITS.payloadBytes);
-      if (typeof options.plugins === 'string' && !existsSync(options.plugins)) {
-        throw new UsageError(`--plugins: file ${options.plugins} does not exist`);
-      }
+      await checkPluginsFile(options.plugins);
       const workflow = await loadWorkflowSource(target);
       const attributesArgument = options.attributes ?? (workflow.attributes ? `@${workflow.attributes}` : undefined);
       const attributes =

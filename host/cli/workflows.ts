@@ -12,7 +12,6 @@
  *
  * Exit codes: 0 success, 1 failure (including a failed execution), 2 bad usage.
  */
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bytesText } from '../../sdk/protocol/index.js';
@@ -24,6 +23,7 @@ import { parseWorkflowAttributes } from '../workflows/attributes.js';
 import { WorkflowRegistry } from '../workflows/registry.js';
 import {
   CLI_FILE_LIMITS,
+  checkPluginsFile,
   loadWorkflowSource,
   logLevelOption,
   parseAttributesArgument,
@@ -226,9 +226,7 @@ export function registerWorkflowCommands(program: Command): void {
       flags.payload === undefined
         ? undefined
         : readJsonArgument('--payload', flags.payload, CLI_FILE_LIMITS.payloadBytes);
-    if (typeof flags.plugins === 'string' && !existsSync(flags.plugins)) {
-      throw new UsageError(`--plugins: file ${flags.plugins} does not exist`);
-    }
+    await checkPluginsFile(flags.plugins);
     const log = logger(flags);
     const store = await openStore({ dataDir: flags.dataDir, logger: log });
     let node: Awaited<ReturnType<typeof startNode>> | undefined;

@@ -28,6 +28,13 @@ beforeAll(() => {
   writeFileSync(path.join(dir, 'x.wasm'), Buffer.from('0061736d01000000', 'hex'));
   writeFileSync(path.join(dir, 'not.wasm'), 'hello');
   writeFileSync(path.join(dir, 'bad.yaml'), 'plugins: 3\n');
+  // A billion laughs: nine levels of nine aliases each. The YAML library refuses it with a message of its own.
+  const laughs = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]'];
+  for (let level = 1; level < 9; level++) {
+    const [name, previous] = [String.fromCharCode(97 + level), String.fromCharCode(96 + level)];
+    laughs.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(', ')}]`);
+  }
+  writeFileSync(path.join(dir, 'laughs.yaml'), `${laughs.join('\n')}\nplugins: *i\n`);
   // 300 MB, sparse: reading it all would take seconds and gigabytes of memory.
   writeFileSync(path.join(dir, 'big.bin'), '');
   truncateSync(path.join(dir, 'big.bin'), 300 * 1024 * 1024);
@@ -137,6 +144,8 @@ const failureCases: [string, string[], string][] = [
   ],
   ['inspect: a file that is not WebAssembly', ['inspect', 'not.wasm'], 'invalid workflow binary'],
   ['plugins list: an invalid plugins.yaml', ['plugins', 'list', '--file', 'bad.yaml'], 'bad.yaml: plugins'],
+  ['plugins check: a billion-laughs plugins.yaml', ['plugins', 'check', '--file', 'laughs.yaml'], 'laughs.yaml: '],
+  ['run: a billion-laughs --plugins file', ['run', 'x.wasm', '--plugins', 'laughs.yaml'], 'laughs.yaml: '],
 ];
 
 describe('cwh operation failures', () => {
