@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   type AttestationDocument,
@@ -8,6 +7,7 @@ import {
   type VerifyAttestationOptions,
   verifyAttestation,
 } from '../../sdk/trust/index.js';
+import { CLI_FILE_LIMITS, readBoundedFile, UsageError } from './arguments.js';
 
 /** Exit codes: 0 valid, 1 invalid (the failing step and reason are printed), 2 bad usage. */
 const VALID = 0;
@@ -41,6 +41,16 @@ export interface AttestReport {
 
 /** Thrown inside the action for bad usage; reported through `command.error` (exit 2). */
 class UsageProblem extends Error {}
+
+/** `readBoundedFile` with its usage errors as `UsageProblem`. */
+function readBounded(flag: string, file: string, maxBytes: number): Uint8Array {
+  try {
+    return readBoundedFile(flag, file, maxBytes);
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageProblem(error.message);
+    throw error;
+  }
+}
 
 const HEX_TEXT = /^(?:0x)?(?:[0-9a-fA-F]{2})+$/;
 const BASE64_TEXT = /^[A-Za-z0-9+/_-]+={0,2}$/;
@@ -80,7 +90,9 @@ function isMeasurement(value: unknown): value is PcrMeasurement {
 function readMeasurements(file: string): PcrMeasurement[] {
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    json = JSON.parse(
+      Buffer.from(readBounded('--measurements', file, CLI_FILE_LIMITS.trustFileBytes)).toString('utf8'),
+    );
   } catch (error) {
     throw new UsageProblem(`--measurements: cannot read JSON from "${file}": ${(error as Error).message}`);
   }
@@ -122,7 +134,7 @@ function resolveOptions(flags: VerifyFlags): VerifyAttestationOptions {
   if (flags.root !== undefined && flags.root.length > 0) {
     options.roots = flags.root.map((file) => {
       try {
-        return readFileSync(file, 'utf8');
+        return Buffer.from(readBounded('--root', file, CLI_FILE_LIMITS.trustFileBytes)).toString('utf8');
       } catch (error) {
         throw new UsageProblem(`--root: cannot read "${file}": ${(error as Error).message}`);
       }
@@ -205,7 +217,10 @@ export function registerAttestCommands(program: Command): void {
   attest
     .command('verify')
     .description('verify a Nitro attestation document (raw COSE bytes, hex or base64) and print its contents')
-    .argument('<document>', 'file holding the document: raw COSE_Sign1 bytes, or the same as hex or base64 text')
+    .argument(
+      '<document>',
+      'file (- for stdin, at most 256 KiB) holding the document: raw COSE_Sign1 bytes, or the same as hex or base64 text',
+    )
     .option(
       '--root <pem-file>',
       'trusted root certificate (PEM), repeatable; replaces the AWS Nitro root',
@@ -224,11 +239,7 @@ export function registerAttestCommands(program: Command): void {
       let document: Uint8Array;
       try {
         options = resolveOptions(flags);
-        try {
-          document = decodeDocumentFile(new Uint8Array(readFileSync(file)));
-        } catch (error) {
-          throw new UsageProblem(`cannot read document "${file}": ${(error as Error).message}`);
-        }
+        document = decodeDocumentFile(readBounded('<document>', file, CLI_FILE_LIMITS.attestationFileBytes));
       } catch (error) {
         if (error instanceof UsageProblem) command.error(`cwh attest verify: ${error.message}`, { exitCode: USAGE });
         throw error;

@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { measureEnclave } from '../../sdk/trust/index.js';
+import { printCliError } from './report.js';
 
 interface MeasureFlags {
   dir?: string;
@@ -13,7 +15,7 @@ interface MeasureFlags {
  * put in the capability registry's config of `confidential-workflows` (trusted measurements). PCR0 covers the
  * compiled `.js` files of `--dir` (default `dist/plugins/confidential-workflows`), PCR1 those of
  * `<dist>/sdk/runner`, PCR2 those of `<dist>/sdk/trust` (layout in sdk/trust/measurement.ts).
- * Exit 0, or 1 when a directory is missing.
+ * Exit 0, 1 when the measurement fails, 2 when `--dir` or `--dist` does not exist.
  */
 export function registerEnclaveCommands(program: Command): void {
   const enclave = program.command('enclave').description('the confidential-workflows enclave plugin');
@@ -24,6 +26,15 @@ export function registerEnclaveCommands(program: Command): void {
     .option('--dist <dir>', 'compiled tree holding sdk/runner and sdk/trust (default: this installation)')
     .option('--json', 'print {"pcr0", "pcr1", "pcr2"} as JSON')
     .action(async (flags: MeasureFlags) => {
+      for (const [flag, dir] of [
+        ['--dir', flags.dir],
+        ['--dist', flags.dist],
+      ] as const) {
+        if (dir !== undefined && !existsSync(dir)) {
+          process.exitCode = printCliError('usage', `${flag}: directory ${dir} does not exist`, flags.json === true);
+          return;
+        }
+      }
       try {
         const options: Parameters<typeof measureEnclave>[0] = {};
         if (flags.dist !== undefined) options.distDir = path.resolve(flags.dist);
@@ -33,8 +44,7 @@ export function registerEnclaveCommands(program: Command): void {
         else process.stdout.write(`pcr0 ${m.pcr0}\npcr1 ${m.pcr1}\npcr2 ${m.pcr2}\n`);
         process.exitCode = 0;
       } catch (error) {
-        process.stderr.write(`cwh enclave measure: ${(error as Error).message}\n`);
-        process.exitCode = 1;
+        process.exitCode = printCliError('failed', (error as Error).message, flags.json === true);
       }
     });
 }

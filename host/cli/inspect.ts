@@ -2,13 +2,16 @@
  * `cwh inspect <file.wasm> [--config FILE|JSON] [--json]`: tells which ABI a workflow binary speaks (Extism or
  * CRE V2), lists its imports and, given a config, runs the subscribe phase and lists the trigger subscriptions.
  * JSON output: `{abi, imports: [{module, name, kind}], subscriptions?: [{id, method}]}`; on failure
- * `{ok: false, error}`. Exit code 0, or 1 when the binary is refused or the subscribe phase fails.
+ * `{ok: false, error: {code, message}}`. Exit code 0, 1 when the binary is refused or the subscribe phase fails, 2
+ * for bad usage (a missing file, a file over 32 MiB, a `--config` over 1 MiB or not JSON).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ExecutionHelper } from '../../sdk/protocol/helper.js';
 import { DEFAULT_MAX_RESPONSE_SIZE } from '../../sdk/protocol/workflow.js';
 import { WasmRunner } from '../../sdk/runner/index.js';
+import { CLI_FILE_LIMITS, quote, readBoundedFile, UsageError } from './arguments.js';
+import { printCliError } from './report.js';
 
 /** The result of inspecting one workflow binary. */
 export interface InspectReport {
@@ -18,13 +21,17 @@ export interface InspectReport {
   subscriptions?: { id: string; method: string }[];
 }
 
-/** Reads `--config`: an existing file's bytes, or else the text itself, which must be JSON. */
+/**
+ * Reads `--config`: an existing file's bytes (at most `CLI_FILE_LIMITS.configBytes`), or else the text itself,
+ * which must be JSON.
+ * @throws UsageError naming `--config` for a file over the limit, or text that is neither a file nor JSON
+ */
 function configBytes(value: string): Uint8Array {
-  if (existsSync(value)) return new Uint8Array(readFileSync(value));
+  if (existsSync(value)) return readBoundedFile('--config', value, CLI_FILE_LIMITS.configBytes);
   try {
     JSON.parse(value);
   } catch {
-    throw new Error(`--config: "${value.slice(0, 60)}" is neither an existing file nor valid JSON`);
+    throw new UsageError(`--config: ${quote(value.slice(0, 60))} is neither an existing file nor valid JSON`);
   }
   return new TextEncoder().encode(value);
 }
@@ -91,7 +98,7 @@ export function registerInspectCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (file: string, options: { config?: string; json?: boolean }) => {
       try {
-        const binary = new Uint8Array(readFileSync(file));
+        const binary = readBoundedFile('<file>', file, CLI_FILE_LIMITS.wasmBytes);
         const report = await inspectWorkflow(
           binary,
           options.config === undefined ? undefined : configBytes(options.config),
@@ -99,10 +106,8 @@ export function registerInspectCommands(program: Command): void {
         process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${describe(report)}\n`);
         process.exitCode = 0;
       } catch (error) {
-        const message = (error as Error).message;
-        if (options.json) process.stdout.write(`${JSON.stringify({ ok: false, error: message }, null, 2)}\n`);
-        else process.stderr.write(`cwh inspect: ${message}\n`);
-        process.exitCode = 1;
+        const code = error instanceof UsageError ? 'usage' : 'failed';
+        process.exitCode = printCliError(code, (error as Error).message, options.json === true);
       }
     });
 }

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './arguments.js';
+import { printCliError } from './report.js';
 import { registerAttestCommands } from './attest.js';
 import { registerEnclaveCommands } from './enclave.js';
 import { registerInspectCommands } from './inspect.js';
@@ -32,9 +33,13 @@ export function createProgram(): Command {
 
 /**
  * Runs the CLI and resolves with the process exit code: 0 success, 1 failure, 2 bad usage.
- * Commands set `process.exitCode` themselves for 0/1; usage errors from commander map to 2.
+ * Commands set `process.exitCode` themselves for 0/1. Usage errors — commander's (unknown option, missing or excess
+ * argument, a value outside an option's choices) and `UsageError` from an action — map to 2; any other thrown error
+ * to 1. With `--json` anywhere in `argv`, every error is printed as one JSON object on stdout (see `printCliError`);
+ * commander's own text still goes to stderr.
  */
 export async function runCli(argv: string[]): Promise<number> {
+  const json = argv.slice(2).includes('--json');
   const program = createProgram();
   for (const command of program.commands) command.exitOverride();
   try {
@@ -44,16 +49,19 @@ export async function runCli(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
       // Help shown because no command was given is a usage error; asked-for help is not.
-      if (error.code === 'commander.help') return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      if (error.code === 'commander.help' && error.exitCode === 0) return ExitCode.ok;
+      // Commander has printed its message on stderr already.
+      if (json) printCliError('usage', commanderMessage(error), true);
       return ExitCode.usage;
     }
-    if (error instanceof UsageError) {
-      process.stderr.write(`cwh: ${error.message}\n`);
-      return ExitCode.usage;
-    }
-    process.stderr.write(`cwh: ${error instanceof Error ? error.message : String(error)}\n`);
-    return ExitCode.failed;
+    const message = error instanceof Error ? error.message : String(error);
+    return printCliError(error instanceof UsageError ? 'usage' : 'failed', message, json);
   }
+}
+
+function commanderMessage(error: CommanderError): string {
+  if (error.code === 'commander.help') return 'a command is required (see cwh --help)';
+  return error.message.replace(/^error: /, '');
 }
 
 export { UsageError } from './arguments.js';

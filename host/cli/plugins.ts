@@ -1,7 +1,10 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadPluginsFile, type ResolvedPluginsConfig } from '../config/plugins-yaml.js';
 import { createLogger } from '../log/logger.js';
 import { type PluginStatus, PluginSupervisor } from '../supervisor/index.js';
+import { withFileName } from './arguments.js';
+import { printCliError } from './report.js';
 
 /** Exit codes: 0 all healthy, 1 a plugin failed or the file is invalid (2, bad usage, comes from commander). */
 const OK = 0;
@@ -24,14 +27,19 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
+/**
+ * Loads `--file`. A missing file is bad usage (exit 2); an invalid one a failure (exit 1). Either way the message
+ * names the file: the loader's messages start with the path, any other error is prefixed with it.
+ */
 async function load(options: FileOptions): Promise<ResolvedPluginsConfig | undefined> {
+  if (!existsSync(options.file)) {
+    process.exitCode = printCliError('usage', `--file: file ${options.file} does not exist`, options.json === true);
+    return undefined;
+  }
   try {
     return await loadPluginsFile(options.file);
   } catch (error) {
-    const message = (error as Error).message;
-    if (options.json) process.stdout.write(`${JSON.stringify({ ok: false, error: message }, null, 2)}\n`);
-    else process.stderr.write(`${message}\n`);
-    process.exitCode = FAILED;
+    process.exitCode = printCliError('failed', withFileName(options.file, error), options.json === true);
     return undefined;
   }
 }

@@ -36,3 +36,17 @@ function parseIfJson(value: string | undefined): unknown {
     return value;
   }
 }
+
+/** Machine-readable error codes of the `--json` error object. */
+export type CliErrorCode = 'usage' | 'failed';
+
+/**
+ * Prints one command error and returns its exit code (2 for `usage`, 1 for `failed`). With `json`, stdout gets the
+ * one object `{"ok": false, "error": {"code": "usage"|"failed", "message": "..."}}`; otherwise stderr gets
+ * `cwh: <message>`. Every `cwh` command reports its errors through this, so each error is printed exactly once.
+ */
+export function printCliError(code: CliErrorCode, message: string, json: boolean): number {
+  if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code, message } })}\n`);
+  else process.stderr.write(`cwh: ${message}\n`);
+  return code === 'usage' ? 2 : 1;
+}

@@ -1,11 +1,20 @@
-import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createLogger } from '../log/logger.js';
 import { startNode } from '../node.js';
-import { parseWorkflowAttributes } from '../workflows/attributes.js';
 import { createHash } from 'node:crypto';
 import { DEFAULT_WORKFLOW_TAG, computeWorkflowId, signDeployment } from '../workflows/registry.js';
-import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, triggerEventFor, UsageError } from './arguments.js';
+import {
+  CLI_FILE_LIMITS,
+  checkPluginsFile,
+  loadWorkflowSource,
+  logLevelOption,
+  parseAttributesArgument,
+  parseNonNegativeInt,
+  readBoundedFile,
+  readJsonArgument,
+  triggerEventFor,
+  UsageError,
+} from './arguments.js';
 import { type OwnerFlags, resolveOwnerKey, withOwnerOptions } from './keys.js';
 import { printExecutionReport } from './report.js';
 
@@ -42,7 +51,7 @@ export function registerRunCommand(program: Command): void {
     .option('--timeout-ms <n>', 'execution deadline in milliseconds (default 10000)')
     .option('--plugins <file>', 'plugins.yaml to start (default: ./plugins.yaml when present)')
     .option('--no-plugins', 'start no plugins')
-    .option('--log-level <level>', 'host log level on stderr', 'warn')
+    .addOption(logLevelOption())
     .option('--json', 'print one JSON object {executionId, status, result|error, durationMs, logs}')
     .addHelpText(
       'after',
@@ -58,17 +67,23 @@ export function registerRunCommand(program: Command): void {
       const triggerIndex = parseNonNegativeInt('--trigger', options.trigger);
       const timeoutMs =
         options.timeoutMs === undefined ? undefined : parseNonNegativeInt('--timeout-ms', options.timeoutMs);
-      const payload = options.payload === undefined ? undefined : readJsonArgument('--payload', options.payload);
+      const payload =
+        options.payload === undefined
+          ? undefined
+          : readJsonArgument('--payload', options.payload, CLI_FILE_LIMITS.payloadBytes);
+      await checkPluginsFile(options.plugins);
       const workflow = await loadWorkflowSource(target);
       const attributesArgument = options.attributes ?? (workflow.attributes ? `@${workflow.attributes}` : undefined);
       const attributes =
-        attributesArgument === undefined ? new Uint8Array() : readJsonArgument('--attributes', attributesArgument);
+        attributesArgument === undefined
+          ? new Uint8Array()
+          : readJsonArgument('--attributes', attributesArgument, CLI_FILE_LIMITS.attributesBytes);
       // A confidential workflow needs the enclave and the relay gateway, which start with every plugin.
-      const confidential = parseWorkflowAttributes(attributes).confidential;
+      const confidential = parseAttributesArgument('--attributes', attributes).confidential;
       const configFile = options.config ?? workflow.config;
-      if (configFile !== undefined && !existsSync(configFile))
-        throw new UsageError(`--config: file ${configFile} does not exist`);
-      const config = configFile ? new Uint8Array(readFileSync(configFile)) : new Uint8Array();
+      const config = configFile
+        ? readBoundedFile('--config', configFile, CLI_FILE_LIMITS.configBytes)
+        : new Uint8Array();
 
       const owner = key.address.toLowerCase();
       const registration = signDeployment(key.privateKey, {

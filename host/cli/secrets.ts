@@ -9,7 +9,7 @@
  * `--owner` only checks the key's address), and the vault store verifies it and refuses replays before it changes
  * anything. Only the value's sha256 is signed.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { signedSecretWrite, VaultStore } from '../../plugins/vault/store.js';
@@ -17,7 +17,7 @@ import { VAULT_CAPABILITY_ID } from '../../sdk/confidential/relay-wire.js';
 import { DEFAULT_SECRET_NAMESPACE } from '../../sdk/protocol/index.js';
 import { TrustError } from '../../sdk/trust/errors.js';
 import { loadPluginsFile } from '../config/plugins-yaml.js';
-import { UsageError } from './arguments.js';
+import { CLI_FILE_LIMITS, parseOwner, readBoundedFile, UsageError } from './arguments.js';
 import { type OwnerFlags, resolveOwnerKey, withOwnerOptions } from './keys.js';
 
 /** Default data directory of the vault, relative to plugins.yaml (the vault plugin's own default). */
@@ -78,11 +78,11 @@ export function registerSecretsCommands(program: Command): void {
       if ((options.value === undefined) === (options.fromFile === undefined)) {
         throw new UsageError('give exactly one of --value and --from-file');
       }
-      let value: Uint8Array;
-      if (options.fromFile !== undefined) {
-        if (!existsSync(options.fromFile)) throw new UsageError(`--from-file: file ${options.fromFile} does not exist`);
-        value = new Uint8Array(readFileSync(options.fromFile));
-      } else value = new TextEncoder().encode(options.value);
+      if (options.owner !== undefined) parseOwner('--owner', options.owner);
+      const value =
+        options.fromFile !== undefined
+          ? readBoundedFile('--from-file', options.fromFile, CLI_FILE_LIMITS.secretBytes)
+          : new TextEncoder().encode(options.value);
       const store = openStore(await vaultDir(options));
       try {
         const name = { namespace: options.namespace, key: options.key };
@@ -105,6 +105,7 @@ export function registerSecretsCommands(program: Command): void {
       .option('--owner <address>', 'only this owner')
       .option('--json', 'print a JSON array'),
   ).action(async (options: StoreOptions & { owner?: string; json?: boolean }) => {
+    if (options.owner !== undefined) parseOwner('--owner', options.owner);
     const store = openStore(await vaultDir(options));
     let rows: ReturnType<VaultStore['list']>;
     try {
@@ -123,6 +124,7 @@ export function registerSecretsCommands(program: Command): void {
       .option('--namespace <name>', 'namespace', DEFAULT_SECRET_NAMESPACE)
       .requiredOption('--key <name>', 'secret name'),
   ).action(async (options: StoreOptions & OwnerFlags & { namespace: string; key: string }) => {
+    if (options.owner !== undefined) parseOwner('--owner', options.owner);
     const ownerKey = resolveOwnerKey(options, undefined);
     const store = openStore(await vaultDir(options));
     let existed: boolean;

@@ -14,7 +14,6 @@
  *
  * Exit codes: 0 success, 1 failure (including a failed execution), 2 bad usage.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bytesText } from '../../sdk/protocol/index.js';
@@ -24,7 +23,21 @@ import { DEFAULT_DATA_DIR, openStore } from '../store/sql.js';
 import type { ExecutionRecord, ExecutionStatus, WorkflowSpec } from '../store/store.js';
 import { parseWorkflowAttributes } from '../workflows/attributes.js';
 import { checkRegistration, DEFAULT_WORKFLOW_TAG, signDeployment, WorkflowRegistry } from '../workflows/registry.js';
-import { loadWorkflowSource, parseNonNegativeInt, readJsonArgument, triggerEventFor, UsageError } from './arguments.js';
+import {
+  CLI_FILE_LIMITS,
+  checkPluginsFile,
+  loadWorkflowSource,
+  logLevelOption,
+  parseAttributesArgument,
+  parseHexId,
+  parseLabel,
+  parseNonNegativeInt,
+  parseOwner,
+  readBoundedFile,
+  readJsonArgument,
+  triggerEventFor,
+  UsageError,
+} from './arguments.js';
 import { type OwnerFlags, resolveOwnerKey, withOwnerOptions } from './keys.js';
 import { printExecutionReport } from './report.js';
 
@@ -55,14 +68,19 @@ async function withStore<T>(flags: StoreFlags, fn: (store: Awaited<ReturnType<ty
 function storeOptions(command: Command): Command {
   return command
     .option('--data-dir <dir>', 'embedded database directory (ignored when DATABASE_URL is set)', DEFAULT_DATA_DIR)
-    .option('--log-level <level>', 'host log level on stderr', 'warn');
+    .addOption(logLevelOption());
 }
 
+/**
+ * Whether a stored workflow is confidential. Stored attributes that do not parse are an error, as they are for the
+ * engine: showing such a workflow as not confidential would misreport where it runs.
+ * @throws Error `workflow <id>: workflow attributes: ...` (exit 1) naming the workflow and the parse error
+ */
 function isConfidential(spec: WorkflowSpec): boolean {
   try {
     return parseWorkflowAttributes(spec.attributes).confidential;
-  } catch {
-    return false;
+  } catch (error) {
+    throw new Error(`workflow ${spec.workflowId}: stored ${(error as Error).message}`);
   }
 }
 
@@ -170,19 +188,19 @@ export function registerWorkflowCommands(program: Command): void {
       )
       .option('--json', 'print the deployed spec as JSON instead of the workflowId'),
   ).action(async (target: string, flags: DeployFlags) => {
+    if (flags.owner !== undefined) parseOwner('--owner', flags.owner);
+    parseLabel('--name', flags.name);
+    if (flags.tag !== undefined) parseLabel('--tag', flags.tag);
     const key = resolveOwnerKey(flags, flags.dataDir);
     const workflow = await loadWorkflowSource(target);
     const configFile = flags.config ?? workflow.config;
-    if (configFile !== undefined && !existsSync(configFile)) {
-      throw new UsageError(`--config: file ${configFile} does not exist`);
-    }
+    const config = configFile ? readBoundedFile('--config', configFile, CLI_FILE_LIMITS.configBytes) : new Uint8Array();
+    const attributesArgument = flags.attributes ?? (workflow.attributes ? `@${workflow.attributes}` : undefined);
     const attributes =
-      flags.attributes !== undefined
-        ? readJsonArgument('--attributes', flags.attributes)
-        : workflow.attributes !== undefined
-          ? readJsonArgument('--attributes', `@${workflow.attributes}`)
-          : new Uint8Array();
-    const config = configFile ? new Uint8Array(readFileSync(configFile)) : new Uint8Array();
+      attributesArgument === undefined
+        ? new Uint8Array()
+        : readJsonArgument('--attributes', attributesArgument, CLI_FILE_LIMITS.attributesBytes);
+    parseAttributesArgument('--attributes', attributes);
     const owner = key.address.toLowerCase();
     const tag = flags.tag ?? DEFAULT_WORKFLOW_TAG;
     const registration = signDeployment(key.privateKey, {
@@ -296,12 +314,14 @@ export function registerWorkflowCommands(program: Command): void {
         'print one JSON object {executionId, workflowId, status, module, result|error, durationMs, logs}',
       ),
   ).action(async (workflowId: string, flags: TriggerFlags) => {
+    parseHexId('<workflowId>', workflowId);
     const index = parseNonNegativeInt('--index', flags.index);
     const timeoutMs = flags.timeoutMs === undefined ? undefined : parseNonNegativeInt('--timeout-ms', flags.timeoutMs);
-    const payload = flags.payload === undefined ? undefined : readJsonArgument('--payload', flags.payload);
-    if (typeof flags.plugins === 'string' && !existsSync(flags.plugins)) {
-      throw new UsageError(`--plugins: file ${flags.plugins} does not exist`);
-    }
+    const payload =
+      flags.payload === undefined
+        ? undefined
+        : readJsonArgument('--payload', flags.payload, CLI_FILE_LIMITS.payloadBytes);
+    await checkPluginsFile(flags.plugins);
     const log = logger(flags);
     const store = await openStore({ dataDir: flags.dataDir, logger: log });
     let node: Awaited<ReturnType<typeof startNode>> | undefined;
@@ -347,6 +367,7 @@ export function registerWorkflowCommands(program: Command): void {
       .option('--limit <n>', 'at most this many records (1..10000)', '100')
       .option('--json', 'print JSON'),
   ).action(async (flags: StoreFlags & { workflow?: string; status?: string; limit: string; json?: boolean }) => {
+    if (flags.workflow !== undefined) parseHexId('--workflow', flags.workflow);
     if (flags.status !== undefined && !STATUSES.includes(flags.status as ExecutionStatus)) {
       throw new UsageError(`--status: expected one of ${STATUSES.join(', ')}, got ${JSON.stringify(flags.status)}`);
     }
@@ -388,6 +409,7 @@ export function registerWorkflowCommands(program: Command): void {
       .argument('<executionId>', '64 hex characters')
       .option('--json', 'print JSON'),
   ).action(async (executionId: string, flags: StoreFlags & { json?: boolean }) => {
+    parseHexId('<executionId>', executionId);
     const record = await withStore(flags, (store) => store.getExecution(executionId));
     if (!record) throw new Error(`no execution ${executionId} is recorded`);
     if (flags.json) {

@@ -38,6 +38,15 @@ export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
 
 const HASH = /^[0-9a-f]{64}$/;
 
+/** One fetch under way, shared by every caller of `get` for its hash. */
+interface SharedFetch {
+  promise: Promise<Uint8Array>;
+  /** Aborts the fetch; used only when no caller waits any more. */
+  controller: AbortController;
+  /** Callers waiting; those without a signal never leave. */
+  waiters: number;
+}
+
 /** Fetches, verifies and caches workflow binaries by SHA-256. */
 export class BinaryCache {
   readonly maxCacheBytes: number;
@@ -45,8 +54,11 @@ export class BinaryCache {
   readonly fetchTimeoutMs: number;
   /** hash → verified bytes; Map order is recency (last = most recent). */
   readonly #entries = new Map<string, Uint8Array>();
-  /** Fetches under way, so that concurrent executions of one binary fetch it once. */
-  readonly #pending = new Map<string, Promise<Uint8Array>>();
+  /**
+   * Fetches under way, so that concurrent executions of one binary fetch it once. A fetch belongs to no single
+   * caller: it runs on its own controller, aborted only when every caller waiting for it has aborted.
+   */
+  readonly #pending = new Map<string, SharedFetch>();
   #bytes = 0;
   #hits = 0;
   #misses = 0;
@@ -79,6 +91,9 @@ export class BinaryCache {
    * @throws Error `binary hash mismatch: expected X, got Y` when the fetched bytes hash differently (nothing is
    *   cached); an error naming the URL for a failed fetch, an HTTP status other than 200, a binary over
    *   `maxBinaryBytes`, or a timeout
+   * @throws Error `binary fetch from URL aborted` when `signal` aborts first. Callers asking for the same hash while
+   *   a fetch is under way share it; one caller's abort only stops that caller waiting, and the fetch itself is
+   *   aborted once every waiting caller has aborted.
    */
   async get(hash: string, url: string, signal?: AbortSignal): Promise<CachedBinary> {
     if (!HASH.test(hash))
@@ -91,14 +106,50 @@ export class BinaryCache {
       return { bytes: cached, hit: true };
     }
     this.#misses++;
-    let pending = this.#pending.get(hash);
-    if (!pending) {
-      pending = this.#fetchVerified(hash, url, signal).finally(() => this.#pending.delete(hash));
-      this.#pending.set(hash, pending);
+    if (signal?.aborted) throw new Error(`binary fetch from ${url} aborted`);
+    let shared = this.#pending.get(hash);
+    if (!shared) {
+      const controller = new AbortController();
+      const created: SharedFetch = { controller, waiters: 0, promise: Promise.resolve(new Uint8Array()) };
+      created.promise = this.#fetchVerified(hash, url, controller.signal).finally(() => {
+        if (this.#pending.get(hash) === created) this.#pending.delete(hash);
+      });
+      // A fetch every caller left still settles; nobody awaits it then.
+      created.promise.catch(() => {});
+      this.#pending.set(hash, created);
+      shared = created;
     }
-    const bytes = await pending;
+    const bytes = await this.#wait(shared, hash, url, signal);
     this.#insert(hash, bytes);
     return { bytes, hit: false };
+  }
+
+  /** Waits for a shared fetch until it settles or `signal` aborts; the last waiter to abort aborts the fetch. */
+  #wait(shared: SharedFetch, hash: string, url: string, signal?: AbortSignal): Promise<Uint8Array> {
+    shared.waiters++;
+    if (!signal) return shared.promise;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const onAbort = () => {
+        shared.waiters--;
+        if (shared.waiters === 0) {
+          // Nobody wants it any more: stop the download, and let a later caller start a fresh one.
+          if (this.#pending.get(hash) === shared) this.#pending.delete(hash);
+          shared.controller.abort();
+        }
+        reject(new Error(`binary fetch from ${url} aborted`));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      shared.promise.then(
+        (bytes) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(bytes);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
   }
 
   #insert(hash: string, bytes: Uint8Array): void {
@@ -113,7 +164,7 @@ export class BinaryCache {
     }
   }
 
-  async #fetchVerified(hash: string, url: string, signal?: AbortSignal): Promise<Uint8Array> {
+  async #fetchVerified(hash: string, url: string, signal: AbortSignal): Promise<Uint8Array> {
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -124,12 +175,13 @@ export class BinaryCache {
       throw new Error(`binary_url: scheme "${parsed.protocol.slice(0, -1)}" is not http or https`);
     }
     const timeout = AbortSignal.timeout(this.fetchTimeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const combined = AbortSignal.any([signal, timeout]);
     let response: Response;
     try {
       response = await fetch(parsed, { signal: combined, redirect: 'error' });
     } catch (error) {
       if (timeout.aborted) throw new Error(`binary fetch from ${url} timed out after ${this.fetchTimeoutMs} ms`);
+      if (signal.aborted) throw new Error(`binary fetch from ${url} aborted`);
       const cause = (error as Error).cause as Error | undefined;
       throw new Error(`binary fetch from ${url} failed: ${cause?.message ?? (error as Error).message}`);
     }

@@ -223,10 +223,10 @@ describe('cwh enclave measure', () => {
     expect(text.stdout).toBe(`pcr0 ${second.pcr0}\npcr1 ${second.pcr1}\npcr2 ${second.pcr2}`);
   });
 
-  test('exits 1 naming a missing directory', async () => {
+  test('exits 2 (bad usage) naming the option and a missing directory', async () => {
     const missing = path.join(tmp, 'missing');
     const result = await runMeasure('enclave', 'measure', '--dist', tmp, '--dir', missing);
-    expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain(missing);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(`--dir: directory ${missing} does not exist`);
   });
 });

@@ -204,13 +204,13 @@ describe('cwh deploy, trigger and executions: errors', () => {
       'deploy with an invalid owner',
       () => ['deploy', hello(), '--owner', '0x12', '--name', 'x'],
       2,
-      '--owner: expected 0x followed by 40 hex characters, got "0x12"',
+      '--owner: expected an EVM address, 0x + 40 hex digits, got "0x12"',
     ],
     [
       'deploy with malformed attributes',
       () => ['deploy', hello(), '--owner', OWNER, '--name', 'x', '--attributes', '{"confidental": true}'],
-      1,
-      'workflow attributes: unknown field "confidental" (known fields: confidential, vault_don_secrets)',
+      2,
+      '--attributes: workflow attributes: unknown field "confidental" (known fields: confidential, vault_don_secrets)',
     ],
     [
       'deploy with attributes that are not JSON',

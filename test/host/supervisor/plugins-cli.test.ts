@@ -72,7 +72,7 @@ describe('cwh plugins', () => {
     expect(check.exitCode).toBe(1);
     expect(JSON.parse(check.stdout)).toEqual({
       ok: false,
-      error: `${file}: plugins[0].don.f: expected an integer >= 1, got 0`,
+      error: { code: 'failed', message: `${file}: plugins[0].don.f: expected an integer >= 1, got 0` },
     });
     expect((await cwh('plugins', 'list', '--bogus')).exitCode).toBe(2);
   });

@@ -82,15 +82,21 @@ describe('cwh inspect', () => {
     expect(exitCode).toBe(1);
     expect(JSON.parse(stdout)).toEqual({
       ok: false,
-      error: 'legacy DAG workflow modules (env imports without a version_v2 marker) are not supported',
+      error: {
+        code: 'failed',
+        message: 'legacy DAG workflow modules (env imports without a version_v2 marker) are not supported',
+      },
     });
   });
 
-  test('refuses a --config that is neither a file nor JSON', async () => {
+  test('refuses a --config that is neither a file nor JSON as bad usage (exit 2)', async () => {
     const file = join(dir, 'sub2.wasm');
     writeFileSync(file, await subscribingGuest());
     const { stdout, exitCode } = await cli(['inspect', file, '--config', 'not json', '--json']);
-    expect(exitCode).toBe(1);
-    expect(JSON.parse(stdout).error).toBe('--config: "not json" is neither an existing file nor valid JSON');
+    expect(exitCode).toBe(2);
+    expect(JSON.parse(stdout).error).toEqual({
+      code: 'usage',
+      message: '--config: "not json" is neither an existing file nor valid JSON',
+    });
   });
 });
