@@ -3,6 +3,7 @@
  * and the SHA-256 check of its entry file.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -129,4 +130,45 @@ export async function verifyEntryChecksum(plugin: ResolvedPluginConfig, launch: 
   const args = [...launch.args];
   args[scriptIndex] = pinned;
   return { ...launch, args, entryFile: pinned };
+}
+
+/** Where util-linux `setpriv` is looked for (a fixed list: the plugin launch never depends on the host PATH for it). */
+const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv'];
+let setprivPath: string | null | undefined;
+
+/** `setpriv` when it is there and supports `--pdeathsig` (util-linux 2.33 or later); checked once. */
+function findSetpriv(): string | undefined {
+  if (setprivPath === undefined) {
+    setprivPath = null;
+    if (process.platform === 'linux') {
+      for (const candidate of SETPRIV_PATHS) {
+        const probe = spawnSync(candidate, ['--pdeathsig', 'KILL', '--', process.execPath, '-e', ''], {
+          stdio: 'ignore',
+          timeout: 5_000,
+        });
+        if (probe.status === 0) {
+          setprivPath = candidate;
+          break;
+        }
+      }
+    }
+  }
+  return setprivPath ?? undefined;
+}
+
+/**
+ * Makes the kernel SIGKILL the plugin when the host dies, even by SIGKILL (`prctl(PR_SET_PDEATHSIG)`, set by
+ * `setpriv --pdeathsig KILL` which then execs the plugin: same pid, same argv). Linux only, and only when setpriv
+ * supports it; otherwise the launch is returned unchanged. A file that is not executable is left unwrapped, so its
+ * spawn error stays the plain one.
+ */
+export function withParentDeathSignal(launch: PluginLaunch): PluginLaunch {
+  try {
+    accessSync(launch.file, constants.X_OK);
+  } catch {
+    return launch;
+  }
+  const setpriv = findSetpriv();
+  if (setpriv === undefined) return launch;
+  return { ...launch, file: setpriv, args: ['--pdeathsig', 'KILL', '--', launch.file, ...launch.args] };
 }

@@ -31,7 +31,8 @@ import {
 import { MAX_BACKOFF_MS, type ResolvedPluginConfig } from '../config/plugins-yaml.js';
 import type { CapabilityCallMetadata } from '../registry/registry.js';
 import type { HostServices } from './host-services.js';
-import { pluginEnvironment, resolveLaunch, verifyEntryChecksum } from './launch.js';
+import { DescendantTracker, HostDeathWatchdog } from './descendants.js';
+import { pluginEnvironment, resolveLaunch, verifyEntryChecksum, withParentDeathSignal } from './launch.js';
 import { PluginOutput } from './plugin-output.js';
 
 /** Lifecycle of an instance. `failed` is final until the supervisor is restarted. */
@@ -112,6 +113,8 @@ interface Process {
   /** Set when the host decided the process must die (protocol violation, health timeout); used as crash reason. */
   killReason?: string;
   stderrDone: Promise<void>;
+  /** Its descendants, recorded while it lives and killed when it exits. */
+  descendants: DescendantTracker | undefined;
 }
 
 function describeExit(code: number | null, signal: string | null): string {
@@ -392,6 +395,8 @@ export class PluginInstance {
     this.#transition('stopping');
     const proc = this.#process;
     if (proc?.alive) {
+      // While the plugin lives its detached children are still linked to it by ppid.
+      proc.descendants?.record();
       const grace = this.plugin.limits.shutdownGraceMs;
       const exited = proc.exited.then(() => true);
       const within = (ms: number) => Promise.race([exited, sleep(ms).then(() => false)]);
@@ -450,7 +455,7 @@ export class PluginInstance {
     const { plugin } = this;
     const log = this.#deps.log;
     // With sha256, the launch runs a private copy of exactly the checked bytes.
-    const launch = await verifyEntryChecksum(plugin, resolveLaunch(plugin, this.#deps.baseDir));
+    const launch = withParentDeathSignal(await verifyEntryChecksum(plugin, resolveLaunch(plugin, this.#deps.baseDir)));
     // stop() may have run while the checksum was read: spawn nothing then.
     if (this.#stopping) throw this.#stoppedDuringStart();
     const started = performance.now();
@@ -485,7 +490,16 @@ export class PluginInstance {
     const channel = subprocess.stdio[3] as Socket;
     const limit = { maxMessageBytes: plugin.limits.maxMessageBytes };
     const connection = createLimitedConnection(channel, channel, limit, { subject: `plugin "${plugin.name}"` });
-    const proc: Process = { pid: subprocess.pid, connection, output, exited, alive: true, stderrDone };
+    const proc: Process = {
+      pid: subprocess.pid,
+      connection,
+      output,
+      exited,
+      alive: true,
+      stderrDone,
+      descendants: subprocess.pid === undefined ? undefined : new DescendantTracker(subprocess.pid),
+    };
+    if (subprocess.pid !== undefined) HostDeathWatchdog.track(subprocess.pid);
     this.#process = proc;
     channel.on('error', () => {});
     this.#registerHostServices(connection);
@@ -664,14 +678,21 @@ export class PluginInstance {
     if (!proc.alive || proc.killReason !== undefined) return;
     proc.killReason = reason;
     this.#deps.log.error({ reason }, 'killing plugin instance');
+    proc.descendants?.record();
     killGroup(proc.pid, 'SIGKILL');
   }
 
   async #onExit(proc: Process, exit: { code: number | null; signal: string | null }): Promise<void> {
     proc.alive = false;
     this.#stopHealthFor(proc);
-    // Grandchildren in the plugin's process group go with it.
+    // Descendants go with it: its process group, its session, and every descendant recorded while it lived.
     killGroup(proc.pid, 'SIGKILL');
+    const descendants = proc.descendants?.killAll() ?? 0;
+    proc.descendants?.dispose();
+    if (proc.pid !== undefined) HostDeathWatchdog.untrack(proc.pid);
+    if (descendants > 0) {
+      this.#deps.log.warn({ descendants }, 'killed processes the plugin left behind');
+    }
     if (this.#process !== proc) {
       proc.connection.dispose();
       return;
