@@ -74,7 +74,6 @@ export function registerSecretsCommands(program: Command): void {
     async (
       options: StoreOptions & OwnerFlags & { namespace: string; key: string; value?: string; fromFile?: string },
     ) => {
-      const ownerKey = resolveOwnerKey(options, undefined);
       if ((options.value === undefined) === (options.fromFile === undefined)) {
         throw new UsageError('give exactly one of --value and --from-file');
       }
@@ -83,6 +82,7 @@ export function registerSecretsCommands(program: Command): void {
         options.fromFile !== undefined
           ? readBoundedFile('--from-file', options.fromFile, CLI_FILE_LIMITS.secretBytes)
           : new TextEncoder().encode(options.value);
+      const ownerKey = resolveOwnerKey(options, undefined);
       const store = openStore(await vaultDir(options));
       try {
         const name = { namespace: options.namespace, key: options.key };

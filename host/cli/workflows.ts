@@ -191,7 +191,6 @@ export function registerWorkflowCommands(program: Command): void {
     if (flags.owner !== undefined) parseOwner('--owner', flags.owner);
     parseLabel('--name', flags.name);
     if (flags.tag !== undefined) parseLabel('--tag', flags.tag);
-    const key = resolveOwnerKey(flags, flags.dataDir);
     const workflow = await loadWorkflowSource(target);
     const configFile = flags.config ?? workflow.config;
     const config = configFile ? readBoundedFile('--config', configFile, CLI_FILE_LIMITS.configBytes) : new Uint8Array();
@@ -201,6 +200,7 @@ export function registerWorkflowCommands(program: Command): void {
         ? new Uint8Array()
         : readJsonArgument('--attributes', attributesArgument, CLI_FILE_LIMITS.attributesBytes);
     parseAttributesArgument('--attributes', attributes);
+    const key = resolveOwnerKey(flags, flags.dataDir);
     const owner = key.address.toLowerCase();
     const tag = flags.tag ?? DEFAULT_WORKFLOW_TAG;
     const registration = signDeployment(key.privateKey, {

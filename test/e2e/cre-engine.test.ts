@@ -19,7 +19,11 @@ import { ExecutionResultSchema } from '../../sdk/protocol/proto/gen/sdk/v1alpha/
 import { ValueSchema } from '../../sdk/protocol/proto/gen/values/v1/values_pb.js';
 import { buildGuest } from '../fixtures/cre/guest.js';
 
-const OWNER = '0x2222222222222222222222222222222222222222';
+// Hardhat's well-known development account #0: a public test key.
+const OWNER_KEY = new Uint8Array(
+  Buffer.from('ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80', 'hex'),
+);
+const OWNER = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
 const root = process.cwd();
 
 const bin = <T extends Message>(schema: GenMessage<T>, init: Parameters<typeof create<GenMessage<T>>>[1]) =>
@@ -84,6 +88,7 @@ describe('a CRE binary run by the engine', () => {
       name,
       attributes: textBytes(attributes),
       binaryUrlBase: 'http://127.0.0.1:9',
+      ownerKey: OWNER_KEY,
     });
     const deployed = await node.engine.deploy(spec, binary, { registerTriggers: false });
     expect(deployed.subscriptions.map((s) => s.id)).toEqual(['cron-trigger@1.0.0']);

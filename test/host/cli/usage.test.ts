@@ -74,7 +74,6 @@ const usageCases: [string, string[], string][] = [
     ['deploy', 'x.wasm', '--owner', OWNER, '--name', 'n', '--attributes', '[]'],
     '--attributes',
   ],
-  ['deploy: a missing --owner', ['deploy', 'x.wasm', '--name', 'n'], '--owner'],
   [
     'deploy: unknown --log-level',
     ['deploy', 'x.wasm', '--owner', OWNER, '--name', 'n', '--log-level', 'x'],

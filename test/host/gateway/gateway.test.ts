@@ -604,7 +604,7 @@ describe('size bounds of the params', () => {
       payload: 'QUFB'.repeat(L.payload / 4),
       attestation: 'QUFB'.repeat(L.attestation / 4),
       enclave_config: { ...ENCLAVE_CONFIG, signers: Array(L.enclaveConfigSigners).fill('aa'.repeat(32)) },
-      registration: { spec: 'x'.repeat(L.extraFieldBytes - 20) },
+      extension: { spec: 'x'.repeat(L.extraFieldBytes - 20) },
     };
     expect(await g.handle(request({ params: atLimit }))).toMatchObject({ result: { result: RESULT } });
   });
