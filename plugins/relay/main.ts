@@ -303,6 +303,12 @@ function relayMethod<P, R extends SecretsGetResult | CapabilityExecuteResult>(
         ctx.log.info({ method, code: error.code, reason: error.message }, 'relay request rejected');
         return failure(error.code, error.message);
       }
+      if (ctx.signal.aborted) {
+        // The gateway had its answer (F+1 agreed) and cancelled the rest: not a failure of this node.
+        outcome = 'cancelled';
+        ctx.log.debug({ method }, 'relay request cancelled by the caller');
+        return failure(RelayErrorCode.InternalError, 'cancelled');
+      }
       outcome = 'internal_error';
       ctx.log.error(
         { method, err: { message: (error as Error).message, stack: (error as Error).stack } },
