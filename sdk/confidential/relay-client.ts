@@ -11,6 +11,7 @@
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { z } from 'zod';
+import { readBodyCapped } from '../plugin/config.js';
 import type { EnclaveExecutionContext, EnclaveIdentity, EnclaveRelay } from '../protocol/confidential.js';
 import {
   type CapabilityRequest,
@@ -86,26 +87,6 @@ let requestCounter = 0;
 /** Largest gateway response the enclave reads, in bytes (N answers of a secrets or capability result). */
 export const MAX_GATEWAY_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-/** Reads a fetch response body as UTF-8, failing once it exceeds `maxBytes` (checked while streaming). */
-async function readTextCapped(response: Response, maxBytes: number): Promise<string> {
-  const declared = Number(response.headers.get('content-length') ?? '0');
-  if (declared > maxBytes) throw new Error(`gateway response of ${declared} bytes exceeds ${maxBytes}`);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = response.body?.getReader();
-  while (reader !== undefined) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new Error(`gateway response exceeds ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -159,7 +140,12 @@ export class RelayClient implements EnclaveRelay {
     }).catch((error: unknown) => {
       throw new Error(`relay gateway unreachable: ${messageOf(error)}`);
     });
-    const text = await readTextCapped(response, MAX_GATEWAY_RESPONSE_BYTES).catch(() => undefined);
+    const text = await readBodyCapped(response, MAX_GATEWAY_RESPONSE_BYTES, {
+      what: 'gateway response',
+      limitName: 'MAX_GATEWAY_RESPONSE_BYTES',
+    })
+      .then((bytes) => Buffer.from(bytes).toString('utf8'))
+      .catch(() => undefined);
     let body:
       | { result?: Partial<QuorumAnswer<R>>; error?: { code?: number; message?: string; data?: unknown } }
       | undefined;

@@ -16,14 +16,21 @@ export function parseConfig<S extends z.ZodTypeAny>(schema: S, raw: unknown): z.
 }
 
 /**
- * Reads a fetch response body, refusing to hold more than `maxBytes`.
- * @throws Error `<what> exceeds <limitName> <maxBytes>` once the body grows past the cap (the stream is cancelled).
+ * Reads a fetch response body, refusing to hold more than `maxBytes`: a declared `Content-Length` over the cap is
+ * refused before anything is read, and the count is checked while streaming.
+ * @throws Error `<what> exceeds <limitName> <maxBytes>` when the declared length or the body grows past the cap (the
+ *   stream is cancelled).
  */
 export async function readBodyCapped(
   response: Response,
   maxBytes: number,
   exceeded: { what: string; limitName: string },
 ): Promise<Uint8Array> {
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  if (declared > maxBytes) {
+    await response.body?.cancel();
+    throw new Error(`${exceeded.what} exceeds ${exceeded.limitName} ${maxBytes}`);
+  }
   const reader = response.body?.getReader();
   if (!reader) return new Uint8Array();
   const chunks: Uint8Array[] = [];

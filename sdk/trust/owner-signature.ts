@@ -3,6 +3,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { TrustError } from './errors.js';
 import { evmAddress, toChecksumAddress } from './evm-address.js';
+import { recoverSignerAddress } from './ocr.js';
 import { concatBytes, lp, str, u64be, utf8Bytes } from './length-prefix.js';
 
 /**
@@ -84,7 +85,6 @@ const SIGNATURE = /^0x[0-9a-fA-F]{130}$/;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const PERSONAL_PREFIX_32 = utf8Bytes('\x19Ethereum Signed Message:\n32');
-const HALF_N = secp256k1.Point.CURVE().n >> 1n;
 
 /**
  * The deterministic id of a workflow: `hex(sha256(utf8(lowercase(owner) + "\n" + name + "\n" + tag)))`.
@@ -125,21 +125,12 @@ export function recoverPersonalSigner(message: Uint8Array, signature: string): s
   if (typeof signature !== 'string' || !SIGNATURE.test(signature)) {
     throw new TrustError('owner_signature', 'signature must be 0x followed by 130 hex characters (65 bytes r‖s‖v)');
   }
-  const bytes = Buffer.from(signature.slice(2), 'hex');
-  let v = bytes[64]!;
-  if (v === 27 || v === 28) v -= 27;
-  if (v !== 0 && v !== 1) throw new TrustError('owner_signature', `signature v is ${bytes[64]}, expected 27 or 28`);
-  let sig: ReturnType<typeof secp256k1.Signature.fromBytes>;
+  // The same recovery as OCR signatures (v normalised, high-s refused), reported under this step.
   try {
-    sig = secp256k1.Signature.fromBytes(bytes.subarray(0, 64), 'compact');
+    return recoverSignerAddress(personalMessageDigest(message), Buffer.from(signature.slice(2), 'hex'));
   } catch (error) {
-    throw new TrustError('owner_signature', 'signature r or s is out of range', { cause: error });
-  }
-  if (sig.s > HALF_N) throw new TrustError('owner_signature', 'signature s is in the upper half of the curve order');
-  try {
-    return evmAddress(sig.addRecoveryBit(v).recoverPublicKey(personalMessageDigest(message)).toBytes(false));
-  } catch (error) {
-    throw new TrustError('owner_signature', 'public key recovery failed', { cause: error });
+    if (error instanceof TrustError) throw new TrustError('owner_signature', error.reason, { cause: error });
+    throw error;
   }
 }
 
