@@ -45,6 +45,10 @@ const NAME = /^[a-z0-9][a-z0-9-]*$/;
 const CAPABILITY_ID = /^[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*@\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/;
 const ENV_ENTRY = /^[A-Za-z_][A-Za-z0-9_]*(?:=.*)?$/;
 const SHA256 = /^[0-9a-f]{64}$/;
+const EVM_ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const ED25519_KEY = /^(?:0x)?[0-9a-fA-F]{64}$/;
+/** A plugin serving this capability (any version) is the relay DON: its `don.signers` are ed25519 keys. */
+const RELAY_CAPABILITY_PREFIX = 'confidential-relay@';
 
 /** Messages of the pattern checks, keyed by the tag the schema puts in `message`. */
 const PATTERN_MESSAGES: Record<string, string> = {
@@ -94,7 +98,8 @@ const pluginSchema = z
       .object({
         nodes: int(1),
         f: int(1),
-        signers: z.array(z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'signer')).optional(),
+        /** EVM addresses (OCR signers) for a Don2Don DON; ed25519 public keys (64 hex) for the relay DON. */
+        signers: z.array(z.string()).max(1024).optional(),
         configDigest: z
           .string()
           .regex(/^(?:0x)?[0-9a-fA-F]{64}$/, 'configDigest')
@@ -130,14 +135,27 @@ const fileSchema = z
         });
       }
       const signerSeen = new Map<string, number>();
+      const relayDon = plugin.capabilities.some((id) => id.startsWith(RELAY_CAPABILITY_PREFIX));
       plugin.don?.signers?.forEach((signer, j) => {
-        const key = signer.toLowerCase();
+        const format = relayDon ? ED25519_KEY : EVM_ADDRESS;
+        if (!format.test(signer)) {
+          const shown = signer.length > 80 ? `${JSON.stringify(signer.slice(0, 77))}...` : JSON.stringify(signer);
+          ctx.addIssue({
+            code: 'custom',
+            path: ['plugins', i, 'don', 'signers', j],
+            message: relayDon
+              ? `expected an ed25519 public key, 64 hex characters (the relay DON's signers), got ${shown}`
+              : `${PATTERN_MESSAGES.signer}, got ${shown}`,
+          });
+          return;
+        }
+        const key = signer.toLowerCase().replace(/^0x/, '');
         const earlier = signerSeen.get(key);
         if (earlier !== undefined) {
           ctx.addIssue({
             code: 'custom',
             path: ['plugins', i, 'don', 'signers', j],
-            message: `duplicate signer ${signer} (also signers[${earlier}]; addresses compare case-insensitively)`,
+            message: `duplicate signer ${signer} (also signers[${earlier}]; ${relayDon ? 'keys' : 'addresses'} compare case-insensitively)`,
           });
         } else signerSeen.set(key, j);
       });
@@ -198,8 +216,9 @@ export interface ResolvedPluginConfig {
   /** Handed to the plugin at initialisation and listed in the registry; `{}` when absent. */
   config: unknown;
   /**
-   * Present when the plugin is DON-hosted: N instances tolerating F faults, `N >= 3F+1`; optionally the OCR
-   * `signers` (EVM addresses, one per node) and `configDigest` (64 hex) of the Don2Don attestation fast path.
+   * Present when the plugin is DON-hosted: N instances tolerating F faults (F >= 1), `N >= 3F+1`; optionally the
+   * `signers`, one per node, distinct — for a Don2Don DON the OCR signers' EVM addresses (with `configDigest`, 64
+   * hex, of the attestation fast path), for the relay DON its pinned ed25519 public keys (64 hex).
    */
   don?: { nodes: number; f: number; signers?: string[]; configDigest?: string };
   /** plugins.yaml `allowedCallers`: who may call this plugin's capabilities; absent = the registry's default. */

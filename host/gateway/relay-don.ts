@@ -1,11 +1,20 @@
 import type { DonCapabilitySource } from '../remote/routing.js';
 /**
  * The relay DON as the host runs it: node `i` is instance `i` of the plugin serving `confidential-relay@1.0.0-alpha`
- * (a real process). At start the host reads every node's signer key (`Signer`) and publishes the signer set, F and
- * the gateway URL in the relay capability's registry config, where the enclave reads them.
+ * (a real process). At start the host publishes the relay DON's public description in the relay capability's
+ * registry config, where an enclave without pinned values reads it: the signer set (exactly plugins.yaml's pinned
+ * `don.signers`, or, unpinned, every node's `Signer` answer), F, the gateway URL and the vault's identity key
+ * (`PublicKey`). Pinned signers are what make the host unable to choose the set: each node refuses to start with
+ * another key, and refuses requests whose enclave_config names another set (docs/confidential.md).
  */
 import type { Logger } from 'pino';
-import { RELAY_CAPABILITY_ID, RELAY_SIGNER_METHOD, type RelayMethod } from '../../sdk/confidential/relay-wire.js';
+import {
+  RELAY_CAPABILITY_ID,
+  RELAY_SIGNER_METHOD,
+  type RelayMethod,
+  VAULT_CAPABILITY_ID,
+  VAULT_PUBLIC_KEY_METHOD,
+} from '../../sdk/confidential/relay-wire.js';
 import { bytesText, ConfigError, jsonBytes } from '../../sdk/protocol/index.js';
 import { silentLogger } from '../log/logger.js';
 import type { CapabilityCallMetadata, CapabilityRegistry } from '../registry/registry.js';
@@ -18,12 +27,14 @@ export type RelayInstance = Pick<PluginInstance, 'index' | 'execute' | 'state'>;
 
 /** What the relay capability's registry config carries once the gateway runs. */
 export interface PublishedRelayConfig {
-  /** ed25519 signer keys of the nodes that answered at start, hex, in node order. */
+  /** ed25519 signer keys, hex, in node order: the pinned `don.signers`, or those of the nodes that answered at start. */
   signers: string[];
   /** F of the relay DON. */
   f: number;
   /** The gateway's loopback URL. */
   gatewayUrl: string;
+  /** The vault's ed25519 identity key (64 hex), when a vault answered at start: `enclave_config.master_public_key`. */
+  masterPublicKey?: string;
 }
 
 function metadataOf(params: unknown): CapabilityCallMetadata {
@@ -84,6 +95,32 @@ export async function readNodeSigner(instance: RelayInstance, timeoutMs = 5000):
   }
 }
 
+/**
+ * Reads the vault's identity key from the first instance of the plugin serving the vault capability (directly, not
+ * through the registry, which on a lazy node waits for this very gateway).
+ * @returns 64 hex characters, or undefined when no vault answers.
+ */
+export async function readVaultPublicKey(supervisor: PluginSupervisor, timeoutMs = 5000): Promise<string | undefined> {
+  const plugin = supervisor.config?.plugins.find((p) => p.enabled && p.capabilities.includes(VAULT_CAPABILITY_ID));
+  const instance = plugin === undefined ? undefined : supervisor.instances(plugin.name)[0];
+  if (instance === undefined) return undefined;
+  try {
+    const response = await instance.execute(
+      {
+        capabilityId: VAULT_CAPABILITY_ID,
+        method: VAULT_PUBLIC_KEY_METHOD,
+        payload: jsonBytes({}),
+        metadata: { workflowId: '', workflowExecutionId: '', referenceId: 'vault-public-key' },
+      },
+      { timeoutMs },
+    );
+    const key = (JSON.parse(bytesText(response.payload ?? new Uint8Array())) as { publicKey?: unknown }).publicKey;
+    return typeof key === 'string' && /^[0-9a-f]{64}$/.test(key) ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Options of {@link startRelayGateway}. */
 export interface RelayGatewayStartOptions {
   supervisor: PluginSupervisor;
@@ -104,8 +141,9 @@ export interface RunningRelayGateway {
 
 /**
  * Starts the gateway for the relay DON of `supervisor`, when plugins.yaml has a plugin serving
- * `confidential-relay@1.0.0-alpha`; publishes `{signers, f, gatewayUrl}` in that capability's registry config
- * (other config fields are kept, except `privateKeys`).
+ * `confidential-relay@1.0.0-alpha`; publishes `{signers, f, gatewayUrl, masterPublicKey}` in that capability's
+ * registry config (other config fields are kept; other plugins read only these four). With pinned `don.signers`
+ * the published set is exactly the pinned one, whatever the nodes answer.
  * @returns the running gateway, or `undefined` when no relay plugin is configured.
  * @throws ConfigError when the relay plugin is not DON-hosted or the server cannot start.
  */
@@ -119,10 +157,14 @@ export async function startRelayGateway(options: RelayGatewayStartOptions): Prom
     throw new ConfigError(`plugins.yaml: plugin "${plugin.name}" serves ${RELAY_CAPABILITY_ID} but has no \`don\``);
   }
   const instances = options.supervisor.instances(plugin.name);
-  const signers = await Promise.all(instances.map((instance) => readNodeSigner(instance)));
-  const missing = signers.flatMap((s, i) => (s === undefined ? [i] : []));
+  const pinned = plugin.don.signers?.map((s) => s.replace(/^0x/i, '').toLowerCase());
+  const answered = await Promise.all(instances.map((instance) => readNodeSigner(instance)));
+  const signers = pinned ?? answered;
+  const missing = answered.flatMap((s, i) => (s === undefined ? [i] : []));
   if (missing.length > 0)
     log.warn({ plugin: plugin.name, nodes: missing }, 'relay nodes without a signer key at start');
+  const masterPublicKey = await readVaultPublicKey(options.supervisor);
+  if (masterPublicKey === undefined) log.warn('no vault identity key at start: relay requests will be refused');
   const gateway = new RelayGateway({
     ...options.gateway,
     nodes: instances.map((instance, i) => instanceNodeClient(instance, signers[i])),
@@ -134,11 +176,14 @@ export async function startRelayGateway(options: RelayGatewayStartOptions): Prom
     signers: signers.filter((s): s is string => s !== undefined),
     f: plugin.don.f,
     gatewayUrl: server.url,
+    ...(masterPublicKey === undefined ? {} : { masterPublicKey }),
   };
   const capability = options.registry.getExecutable(RELAY_CAPABILITY_ID);
-  const { privateKeys: _hidden, ...visible } = (plugin.config ?? {}) as Record<string, unknown>;
-  capability.info.config = { ...visible, ...published };
-  log.info({ url: server.url, nodes: instances.length, f: plugin.don.f }, 'relay gateway listening');
+  capability.info.config = { ...((plugin.config ?? {}) as Record<string, unknown>), ...published };
+  log.info(
+    { url: server.url, nodes: instances.length, f: plugin.don.f, pinnedSigners: pinned !== undefined },
+    'relay gateway listening',
+  );
   return { gateway, server, published, close: () => server.close() };
 }
 

@@ -31,7 +31,10 @@ export interface CapabilityCallOptions {
 export interface DonInfo {
   nodes: number;
   f: number;
-  /** OCR signers' EVM addresses (`0x` + 40 hex), `signers[i]` being node i; enables the attestation fast path. */
+  /**
+   * The nodes' public signer keys, `signers[i]` being node i: for a Don2Don DON the OCR signers' EVM addresses
+   * (`0x` + 40 hex), which enable the attestation fast path; for the relay DON its ed25519 keys (64 hex).
+   */
   signers?: string[];
   /** OCR config digest, 64 hex characters (optional `0x`), that attestations must name. */
   configDigest?: string;
@@ -79,8 +82,9 @@ export const INTERNAL_CAPABILITY_NAMES: readonly string[] = Object.freeze([
  * with its provider.
  */
 export const PUBLIC_CONFIG_FIELDS: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  // The relay DON's public facts, published by the host's relay gateway (host/gateway/relay-don.ts).
-  'confidential-relay': Object.freeze(['signers', 'f', 'gatewayUrl']),
+  // The relay DON's public facts, published by the host's relay gateway (host/gateway/relay-don.ts): its ed25519
+  // signer set, F, the gateway URL and the vault's identity key (the enclave_config the enclave sends).
+  'confidential-relay': Object.freeze(['signers', 'f', 'gatewayUrl', 'masterPublicKey']),
   // The measurements the relays and the vault trust for the enclave (sdk/confidential/enclave-policy.ts).
   'confidential-workflows': Object.freeze(['enclaves']),
 });
@@ -93,10 +97,12 @@ export function capabilityName(id: string): string {
 
 /**
  * Methods of internal capabilities that serve only public facts and that every plugin may call: the enclave's
- * `Identity` (its development attestor root, which the relays and the vault need to check its attestation).
+ * `Identity` (its development attestor root, which the relays and the vault need to check its attestation) and the
+ * vault's `PublicKey` (its identity key, the `master_public_key` of every enclave_config).
  */
 export const PUBLIC_METHODS: Readonly<Record<string, readonly string[]>> = Object.freeze({
   'confidential-workflows': Object.freeze(['Identity']),
+  vault: Object.freeze(['PublicKey']),
 });
 
 function isPublicMethod(id: string, method: string): boolean {
@@ -256,7 +262,8 @@ export class CapabilityRegistry {
   /**
    * What `caller` may read of capability `id`'s config (`host/registry.config`): the whole config when the caller
    * is its provider; otherwise only the public projection of {@link PUBLIC_CONFIG_FIELDS} (the relay DON's
-   * `{signers, f, gatewayUrl}`, the enclave's trusted `enclaves`).
+   * `{signers, f, gatewayUrl, masterPublicKey}`, the enclave's trusted `enclaves`). No private key is in either:
+   * relay keys live in each node's data dir, never in config (plugins/relay/keys.ts).
    * @throws CapabilityError `forbidden` when `id` is another plugin's capability with no public projection;
    *   `not_found` when `id` is unknown
    */

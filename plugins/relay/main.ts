@@ -15,18 +15,31 @@
  * - `Signer`: `{signer}`, the node's ed25519 public key (hex).
  * - `Metrics`: Prometheus text of the node's request count and latency by method and outcome.
  *
- * Authorization: a request whose owner-signed registration does not verify, names another workflow or owner, or
- * (for secrets) does not list a requested secret, is answered with a signed refusal `unauthorized: <rule>`.
+ * Authorization: a request whose `enclave_config` is missing or differs from this node's DON (signers, F, the
+ * vault's identity key, T), or whose owner-signed registration does not verify, names another workflow or owner, or
+ * (for secrets) does not list a requested secret, is answered with a signed refusal `unauthorized: <rule>`. This
+ * node's DON: the signers pinned in plugins.yaml (`ctx.don.signers`) or, unpinned, those the host published in
+ * this capability's registry config; F from `ctx.don.f`; the vault identity key read once from the vault
+ * (`PublicKey`); T = 1.
  *
- * Config: `{dataDir?: string (default ".cwh/relay"), privateKeys?: string[] (hex seeds by node index),
- * vaultCapability?, enclaveCapability?, deniedCapabilities?: string[] (added to the built-in deny-list: the relay,
- * the vault and the enclave), testBehaviour?}`.
+ * Keys: node i keeps its own ed25519 key in `<dataDir>/node-<i>/relay.key` (plugins/relay/keys.ts); no config lists
+ * keys. With pinned signers, a node whose key is not `don.signers[i]` refuses to start.
+ *
+ * Config: `{dataDir?: string (default ".cwh/relay"), vaultCapability?, enclaveCapability?, deniedCapabilities?:
+ * string[] (added to the built-in deny-list: the relay, the vault and the enclave), testBehaviour?}`. A config with
+ * the removed `privateKeys` list is refused at initialisation.
  */
 import path from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { z } from 'zod';
-import { AuthorizationError, authorizeRequest } from '../../sdk/confidential/authorization.js';
+import {
+  AuthorizationError,
+  authorizeEnclaveConfig,
+  authorizeRequest,
+  ENCLAVE_CONFIG_T,
+  validateEnclaveConfig,
+} from '../../sdk/confidential/authorization.js';
 import { createEnclavePolicyChecker } from '../../sdk/confidential/enclave-policy.js';
 import {
   CapabilityExecuteRelayRequest,
@@ -39,6 +52,7 @@ import {
   type RelayNodeAnswer,
   SecretsGetRequest,
   VAULT_CAPABILITY_ID,
+  VAULT_PUBLIC_KEY_METHOD,
   VAULT_SECRETS_GET_METHOD,
   type VaultSecretsGetResult,
 } from '../../sdk/confidential/relay-wire.js';
@@ -49,12 +63,15 @@ import {
   type PluginContext,
   type PluginRequest,
   definePlugin,
+  type HostClient,
+  type PluginInitContext,
   parseConfig,
 } from '../../sdk/plugin/index.js';
 import {
   type CapabilityExecuteParams,
   type CapabilityExecuteResult,
   capabilityResponseHash,
+  type EnclaveConfig,
   generateRelayKeyPair,
   ParamsError,
   type RelaySignature,
@@ -68,12 +85,11 @@ import {
   validateCapabilityExecuteParams,
   validateSecretsGetParams,
 } from '../../sdk/trust/index.js';
-import { loadRelayKey } from './keys.js';
+import { loadRelayKey, relayKeyFile } from './keys.js';
 
 const configSchema = z
   .object({
     dataDir: z.string().min(1).default('.cwh/relay'),
-    privateKeys: z.array(z.string()).optional(),
     vaultCapability: z.string().default(VAULT_CAPABILITY_ID),
     enclaveCapability: z.string().default(ENCLAVE_CAPABILITY_ID),
     deniedCapabilities: z.array(z.string()).optional(),
@@ -96,6 +112,58 @@ type RelayConfig = z.infer<typeof configSchema>;
 
 let secretKey: Uint8Array | undefined;
 let checkPolicy: ReturnType<typeof createEnclavePolicyChecker> | undefined;
+/** The init context's host client (a call context's client is bound to that call's signal). */
+let initHost: HostClient | undefined;
+/** This node's DON, once known completely (never changes for the life of the process). */
+let ownDon: Readonly<EnclaveConfig> | undefined;
+/** The vault's identity key, read once. */
+let vaultKey: string | undefined;
+
+/** Message of a config that still lists every node's key. */
+export const PRIVATE_KEYS_REMOVED =
+  'config.privateKeys is no longer supported: no config lists the relay keys. Each node keeps its own key in ' +
+  '<dataDir>/node-<i>/relay.key (created at first start, mode 0600; an existing <dataDir>/relay-node-<i>.key is ' +
+  'moved there). To use a given key, write its 64-hex seed into that file before the first start, then remove ' +
+  'privateKeys from plugins.yaml';
+
+function parseRelayConfig(raw: unknown): RelayConfig {
+  if (raw !== null && typeof raw === 'object' && 'privateKeys' in raw) throw new Error(PRIVATE_KEYS_REMOVED);
+  return parseConfig(configSchema, raw);
+}
+
+/** The pinned signers of plugins.yaml `don.signers`, when given. */
+function pinnedSigners(ctx: PluginInitContext<RelayConfig>): unknown[] | undefined {
+  const signers = (ctx.don as { signers?: unknown }).signers;
+  return Array.isArray(signers) ? signers : undefined;
+}
+
+/**
+ * This node's relay DON as an enclave must name it in `enclave_config`: signers (pinned, or published by the host
+ * in this capability's registry config), F, the vault's identity key and T. Cached once complete.
+ * @throws Error when a part cannot be read yet or is invalid (answered as an internal error, not signed).
+ */
+async function ownDonConfig(ctx: PluginContext<RelayConfig>): Promise<Readonly<EnclaveConfig>> {
+  if (ownDon !== undefined) return ownDon;
+  const host = initHost ?? ctx.host;
+  let signers = pinnedSigners(ctx);
+  if (signers === undefined) {
+    const published = ((await host.registryConfig(RELAY_CAPABILITY_ID)) ?? {}) as { signers?: unknown };
+    if (!Array.isArray(published.signers)) throw new Error('the host has not published the relay signer set yet');
+    signers = published.signers;
+  }
+  if (vaultKey === undefined) {
+    const answer = await host.executeCapability(ctx.config.vaultCapability, VAULT_PUBLIC_KEY_METHOD, jsonBytes({}));
+    if (answer.error !== undefined) throw new Error(`the vault's PublicKey answered an error: ${answer.error}`);
+    const key = (JSON.parse(bytesText(answer.payload ?? new Uint8Array())) as { publicKey?: unknown }).publicKey;
+    if (typeof key !== 'string') throw new Error("the vault's PublicKey answer has no publicKey");
+    vaultKey = key;
+  }
+  ownDon = validateEnclaveConfig(
+    { signers, f: ctx.don.f, master_public_key: vaultKey, t: ENCLAVE_CONFIG_T },
+    "this relay node's DON",
+  );
+  return ownDon;
+}
 
 const metrics = new Registry();
 const requests = new Counter({
@@ -152,16 +220,19 @@ async function checkAttestation(
 }
 
 /**
- * The relay's authorization (sdk/confidential/authorization.ts): the request's owner-signed registration must
- * verify and name its workflow and owner (and list every requested secret). A refusal is a result, signed like any
- * other, so that the enclave sees F+1 agreeing refusals with the rule that failed.
+ * The relay's authorization (sdk/confidential/authorization.ts): the request's `enclave_config` must be this node's
+ * DON, and its owner-signed registration must verify and name its workflow and owner (and list every requested
+ * secret). A refusal is a result, signed like any other, so that the enclave sees F+1 agreeing refusals with the
+ * rule that failed.
  * @returns the refusal message, or `undefined` when authorized.
  */
-function refusal(
+async function refusal(
   params: SecretsGetParams | CapabilityExecuteParams,
   ctx: PluginContext<RelayConfig>,
-): string | undefined {
+): Promise<string | undefined> {
+  const expected = await ownDonConfig(ctx);
   try {
+    authorizeEnclaveConfig(params.enclave_config, expected);
     authorizeRequest(params.registration, {
       workflowId: params.workflow_id,
       owner: params.owner,
@@ -176,7 +247,7 @@ function refusal(
 }
 
 async function secretsGet(params: SecretsGetParams, ctx: PluginContext<RelayConfig>): Promise<SecretsGetResult> {
-  const refused = refusal(params, ctx);
+  const refused = await refusal(params, ctx);
   if (refused !== undefined) return { secrets: [], error: refused };
   const owner = toChecksumAddress(params.owner);
   const answer = await ctx.host.executeCapability(
@@ -197,7 +268,7 @@ async function capabilityExecute(
   params: CapabilityExecuteParams,
   ctx: PluginContext<RelayConfig>,
 ): Promise<CapabilityExecuteResult> {
-  const refused = refusal(params, ctx);
+  const refused = await refusal(params, ctx);
   if (refused !== undefined) return { error: refused };
   // The operator's deny-list adds to the built-in one; it never replaces it.
   const denied = new Set([
@@ -325,17 +396,37 @@ function relayMethod<P, R extends SecretsGetResult | CapabilityExecuteResult>(
 definePlugin<RelayConfig>({
   name: 'relay',
   version: '1.0.0-alpha',
-  config: (raw) => parseConfig(configSchema, raw),
+  config: parseRelayConfig,
   onInitialize: (ctx) => {
+    if (!Number.isInteger(ctx.don.f) || ctx.don.f < 1) {
+      throw new Error(
+        `the relay must run as a DON with F >= 1 (don: {nodes, f} in plugins.yaml), got f = ${ctx.don.f}`,
+      );
+    }
     // The init context's host client: a call context's client is bound to that call's signal.
+    initHost = ctx.host;
     checkPolicy = createEnclavePolicyChecker(ctx.host, ctx.config.enclaveCapability);
-    secretKey = loadRelayKey(path.resolve(ctx.config.dataDir), ctx.nodeIndex, ctx.config.privateKeys, (unsafe) =>
-      ctx.log.warn(
-        { file: unsafe.file, mode: unsafe.mode.toString(8) },
-        'relay key file was accessible to others; set to 0600',
-      ),
-    );
-    ctx.log.info({ node: ctx.nodeIndex, signer: bytesToHex(relayPublicKey(secretKey)) }, 'relay node ready');
+    const dataDir = path.resolve(ctx.config.dataDir);
+    secretKey = loadRelayKey(dataDir, ctx.nodeIndex, {
+      onUnsafeMode: (unsafe) =>
+        ctx.log.warn(
+          { file: unsafe.file, mode: unsafe.mode.toString(8) },
+          'relay key file was accessible to others; set to 0600',
+        ),
+      onMigrated: (moved) => ctx.log.warn(moved, 'relay key moved from the shared layout into the node directory'),
+    });
+    const signer = bytesToHex(relayPublicKey(secretKey));
+    const pinned = pinnedSigners(ctx);
+    if (pinned !== undefined) {
+      const expected = pinned[ctx.nodeIndex];
+      if (typeof expected !== 'string' || expected.replace(/^0x/i, '').toLowerCase() !== signer) {
+        throw new Error(
+          `relay node ${ctx.nodeIndex}'s key (${relayKeyFile(dataDir, ctx.nodeIndex)}) has public key ${signer}, ` +
+            `but plugins.yaml pins don.signers[${ctx.nodeIndex}] = ${String(expected).slice(0, 80)}`,
+        );
+      }
+    }
+    ctx.log.info({ node: ctx.nodeIndex, signer, pinned: pinned !== undefined }, 'relay node ready');
     if (ctx.config.testBehaviour?.nodes.includes(ctx.nodeIndex)) {
       ctx.log.warn(
         { mode: ctx.config.testBehaviour.mode },

@@ -9,19 +9,16 @@
  *
  * Response payload: `{secrets: [{id, ciphertext} | {id, error}]}` in request order; `ciphertext` is hex of the
  * value sealed to `enclave_public_key` (section 7, `sealToPublicKey`, associated data `secretAad(owner, namespace,
-<<<<<<< HEAD
- * key)`), `error` is `secret "<namespace>/<key>" not found`. Sealing is deterministic per request
- * (`sealToPublicKeyDeterministic`, keyed by a key derived from the master key, context = the request's
- * `secretsGetBinding`), so every relay node of the DON gets byte-identical ciphertexts and can sign the same hash,
- * across vault restarts and without any cache. The answer for one request is also cached for `sealCacheTtlMs`, only
- * to save the work.
-=======
  * key)`), `error` is `secret "<namespace>/<key>" not found`, or the reason a stored entry is refused because it
  * carries no valid owner-signed write of its value (`secret "main/K": write.value_hash does not match the stored
- * value`; see store.ts). The answer for one request (one attestation binding)
- * is cached for `sealCacheTtlMs`, so that every relay node of the DON gets the same ciphertext and can sign the
- * same hash.
->>>>>>> h5
+ * value`; see store.ts). Sealing is deterministic per request (`sealToPublicKeyDeterministic`, keyed by a key
+ * derived from the master key, context = the request's `secretsGetBinding`), so every relay node of the DON gets
+ * byte-identical ciphertexts and can sign the same hash, across vault restarts and without any cache. The answer
+ * for one request is also cached for `sealCacheTtlMs`, only to save the work.
+ *
+ * Method `PublicKey` (public, every plugin may call it): `{}` → `{publicKey}`, the vault's ed25519 identity key
+ * (64 hex; derived from the master key, docs/protocol.md "Vault identity key"). It is the `master_public_key` of
+ * the `enclave_config` the enclave sends in every relay request, which each relay node compares with this value.
  *
  * Config: `{dataDir?: string (default ".cwh/vault", relative to plugins.yaml), sealCacheTtlMs?: number (default
  * 60000), sealCacheEntries?: number (default 10000)}`. Secret values are never logged.
@@ -34,7 +31,9 @@ import {
   ENCLAVE_CAPABILITY_ID,
   secretAad,
   VAULT_CAPABILITY_ID,
+  VAULT_PUBLIC_KEY_METHOD,
   VAULT_SECRETS_GET_METHOD,
+  type VaultPublicKeyResult,
   type VaultSecretsGetResult,
 } from '../../sdk/confidential/relay-wire.js';
 import { definePlugin, parseConfig } from '../../sdk/plugin/index.js';
@@ -59,6 +58,7 @@ type VaultConfig = z.infer<typeof configSchema>;
 const payloadSchema = z.object({ request: z.unknown(), owner: z.string() }).strict();
 
 let store: VaultStore | undefined;
+let identity: VaultPublicKeyResult | undefined;
 let checkPolicy: ReturnType<typeof createEnclavePolicyChecker> | undefined;
 const sealCache = new Map<string, { expiresMs: number; result: VaultSecretsGetResult }>();
 
@@ -86,10 +86,12 @@ definePlugin<VaultConfig>({
     });
     // The init context's host client: a call context's client is bound to that call's signal.
     checkPolicy = createEnclavePolicyChecker(ctx.host, ENCLAVE_CAPABILITY_ID);
-    ctx.log.info({ dataDir: store.dataDir }, 'vault store opened');
+    identity = { publicKey: bytesToHex(store.identityPublicKey()) };
+    ctx.log.info({ dataDir: store.dataDir, publicKey: identity.publicKey }, 'vault store opened');
   },
   capabilities: {
     [VAULT_CAPABILITY_ID]: {
+      [VAULT_PUBLIC_KEY_METHOD]: (): VaultPublicKeyResult => identity!,
       [VAULT_SECRETS_GET_METHOD]: async (request, ctx): Promise<VaultSecretsGetResult> => {
         const payload = payloadSchema.safeParse(request.json());
         if (!payload.success) throw new Error('payload must be {request, owner}');

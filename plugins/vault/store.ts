@@ -25,6 +25,7 @@ import {
   type SecretWrite,
   type SignedSecretWrite,
   ownerAddress,
+  relayPublicKey,
   secretValueHash,
   signSecretWrite,
   TrustError,
@@ -34,6 +35,9 @@ import {
 
 /** File names inside the data directory. */
 export const VAULT_FILES = { masterKey: 'master.key', secrets: 'secrets.json' } as const;
+
+/** HKDF info string of the vault's identity key ({@link VaultStore.identityPublicKey}). */
+export const VAULT_IDENTITY_INFO = 'cwh-vault-identity:v1';
 
 /** A secret's identity. `owner` is stored in EIP-55 form. */
 export interface SecretName {
@@ -151,6 +155,17 @@ export class VaultStore {
       new TextEncoder().encode('cwh-vault-seal-derivation:v1'),
       32,
     );
+  }
+
+  /**
+   * The vault's public identity (docs/protocol.md "Vault identity key"): an ed25519 key whose 32-byte seed is
+   * `HKDF-SHA256(masterKey, salt = "", info = "cwh-vault-identity:v1")`. Stable across restarts; it is the
+   * `master_public_key` of the `enclave_config` that the enclave sends and every honest relay node checks.
+   * @returns the 32-byte ed25519 public key.
+   */
+  identityPublicKey(): Uint8Array {
+    const seed = hkdf(sha256, this.#masterKey, new Uint8Array(), new TextEncoder().encode(VAULT_IDENTITY_INFO), 32);
+    return relayPublicKey(seed);
   }
 
   get #file(): string {

@@ -11,10 +11,15 @@
  * The binary the enclave actually runs is bound for the relay by the attestation: the registration is part of the
  * params whose hash is the attestation's `user_data`, and the attested enclave code only sends a registration after
  * checking the fetched binary's sha256 against its `binary_hash`.
+ *
+ * A relay node also refuses a request whose `enclave_config` (the relay DON the enclave trusts: signers, F, the
+ * vault's identity key, T) is missing or differs from its own DON's ({@link authorizeEnclaveConfig}); both sides
+ * check a DON description with {@link validateEnclaveConfig} (docs/protocol.md "enclave_config").
  */
 import { z } from 'zod';
 import { DEFAULT_SECRET_NAMESPACE } from '../protocol/workflow.js';
 import { type SignedWorkflowRegistration, verifyRegistration } from '../trust/owner-signature.js';
+import type { EnclaveConfig } from '../trust/relay-params.js';
 
 /** The message prefix of every authorization refusal, so a refusal is recognisable whatever signs it. */
 export const UNAUTHORIZED_PREFIX = 'unauthorized: ';
@@ -105,4 +110,104 @@ export function registeredSecrets(attributes: Uint8Array): { key: string; namesp
     key: s.key,
     namespace: s.namespace ?? DEFAULT_SECRET_NAMESPACE,
   }));
+}
+
+/** `t` of every enclave_config on this build: the vault is one process that decrypts itself (T = 1). */
+export const ENCLAVE_CONFIG_T = 1;
+
+const KEY_HEX = /^(?:0x)?[0-9a-fA-F]{64}$/;
+
+/** Lowercase hex without `0x`. */
+function normaliseKey(hex: string): string {
+  return hex.replace(/^0x/i, '').toLowerCase();
+}
+
+/**
+ * Checks and normalises a relay DON description `{signers, f, master_public_key, t}` (docs/protocol.md
+ * "enclave_config"): `signers` non-empty ed25519 public keys (64 hex each, optional `0x`), pairwise distinct;
+ * `f` an integer >= 1 (F = 0 would let one signer decide); `signers.length >= 3F+1`; `master_public_key` an
+ * ed25519 public key (64 hex); `t` an integer >= 1.
+ * @param where - how messages name the object, e.g. `config.relay` or `the published relay config`.
+ * @param names - the names of the fields in messages (the enclave's config calls it `masterPublicKey`).
+ * @returns a frozen copy, keys lowercase without `0x`, signers in the given order.
+ * @throws Error naming the field and what is wrong, e.g. `config.relay.f must be an integer >= 1 (F = 0 would let
+ *   one signer decide), got 0` (keys are public, so a duplicate is named by its index, never quoted at length).
+ */
+export function validateEnclaveConfig(
+  config: { signers?: unknown; f?: unknown; master_public_key?: unknown; t?: unknown },
+  where: string,
+  names: { masterPublicKey?: string } = {},
+): Readonly<EnclaveConfig> {
+  const mpkName = names.masterPublicKey ?? 'master_public_key';
+  const { signers, f, master_public_key: mpk, t } = config;
+  if (!Array.isArray(signers) || signers.length === 0) {
+    throw new Error(`${where}.signers must be a non-empty list of ed25519 public keys (64 hex characters each)`);
+  }
+  if (signers.length > 1024) throw new Error(`${where}.signers must have at most 1024 entries, got ${signers.length}`);
+  const seen = new Map<string, number>();
+  const normalised = signers.map((signer, i) => {
+    if (typeof signer !== 'string' || !KEY_HEX.test(signer)) {
+      throw new Error(`${where}.signers[${i}] must be an ed25519 public key, 64 hex characters`);
+    }
+    const key = normaliseKey(signer);
+    const first = seen.get(key);
+    if (first !== undefined) {
+      throw new Error(`${where}.signers[${i}] repeats signers[${first}]: every relay node needs its own key`);
+    }
+    seen.set(key, i);
+    return key;
+  });
+  if (typeof f !== 'number' || !Number.isInteger(f) || f < 1) {
+    throw new Error(
+      `${where}.f must be an integer >= 1 (F = 0 would let one signer decide), got ${JSON.stringify(f ?? null)?.slice(0, 40)}`,
+    );
+  }
+  if (normalised.length < 3 * f + 1) {
+    throw new Error(`${where}.signers has ${normalised.length} keys, fewer than 3F+1 = ${3 * f + 1} for f = ${f}`);
+  }
+  if (typeof mpk !== 'string' || !KEY_HEX.test(mpk)) {
+    throw new Error(`${where}.${mpkName} must be the vault's ed25519 identity key, 64 hex characters`);
+  }
+  if (typeof t !== 'number' || !Number.isInteger(t) || t < 1) {
+    throw new Error(`${where}.t must be an integer >= 1, got ${JSON.stringify(t ?? null)?.slice(0, 40)}`);
+  }
+  return Object.freeze({
+    signers: Object.freeze(normalised) as string[],
+    f,
+    master_public_key: normaliseKey(mpk),
+    t,
+  });
+}
+
+/**
+ * A relay node's check of a request's `enclave_config` against its own DON's (rule 5 of docs/protocol.md
+ * "enclave_config"): the same signer set (as a set: the hashes sort it), the same F, the same vault identity key
+ * and the same T. The refusal depends only on the two configs, so every honest node of the DON signs the same one.
+ * @param sent - the request's `enclave_config` (untrusted; `undefined` is refused).
+ * @param expected - this node's DON description (validated, normalised: {@link validateEnclaveConfig}).
+ * @throws AuthorizationError naming what differs, e.g. `unauthorized: enclave_config differs from this relay DON's:
+ *   signers (1 of 4 not in its signer set)`.
+ */
+export function authorizeEnclaveConfig(sent: EnclaveConfig | undefined, expected: Readonly<EnclaveConfig>): void {
+  if (sent === undefined || sent === null) {
+    throw new AuthorizationError('enclave_config is missing: the enclave must name the relay DON it trusts');
+  }
+  const differences: string[] = [];
+  const own = new Set(expected.signers);
+  const theirs = sent.signers.map(normaliseKey);
+  const foreign = theirs.filter((s) => !own.has(s)).length;
+  if (foreign > 0 || theirs.length !== own.size || new Set(theirs).size !== theirs.length) {
+    differences.push(
+      `signers (${foreign} of ${theirs.length} not in its signer set of ${own.size}` +
+        `${new Set(theirs).size !== theirs.length ? ', some repeated' : ''})`,
+    );
+  }
+  if (sent.f !== expected.f) differences.push(`f (${sent.f} instead of ${expected.f})`);
+  if (normaliseKey(sent.master_public_key) !== expected.master_public_key) {
+    differences.push("master_public_key (not this DON's vault identity key)");
+  }
+  if (sent.t !== expected.t) differences.push(`t (${sent.t} instead of ${expected.t})`);
+  if (differences.length > 0) {
+    throw new AuthorizationError(`enclave_config differs from this relay DON's: ${differences.join('; ')}`);
+  }
 }

@@ -29,7 +29,9 @@ export {
   SecretsGetRequest,
   secretAad,
   VAULT_CAPABILITY_ID,
+  VAULT_PUBLIC_KEY_METHOD,
   VAULT_SECRETS_GET_METHOD,
+  type VaultPublicKeyResult,
   type VaultSecretsGetRequest,
   type VaultSecretsGetResult,
 } from './relay-wire.js';

@@ -5,13 +5,22 @@
  * distinct known relay signers signed its hash ({@link verifyQuorum}); the gateway is not trusted. Secrets arrive
  * sealed to the enclave's ephemeral key and are opened here.
  *
- * The relay DON's signer set, F and the gateway URL come from the enclave's `relay` config
- * (`{gatewayUrl, signers, f}`) or, for each one missing, from the registry config of
- * `confidential-relay@1.0.0-alpha` (the host publishes them there when it starts the gateway).
+ * Every request carries `enclave_config = {signers, f, master_public_key, t: 1}`: the relay DON this enclave trusts
+ * (docs/protocol.md "enclave_config"). It is bound by the attestation like the rest of the params, and every honest
+ * relay node refuses a request whose enclave_config is not its own DON's, so a host that shows the enclave a forged
+ * signer set gets only refusals from the honest nodes.
+ *
+ * Where the values come from: the enclave's `relay` config (`{gatewayUrl?, signers?, f?, masterPublicKey?}`,
+ * pinned: the host cannot change them), and for each one missing the registry config of
+ * `confidential-relay@1.0.0-alpha` that the host publishes when it starts the gateway (development). They are
+ * resolved once, at first use, and then frozen for the life of the process. F < 1, an empty or repeated signer,
+ * fewer than 3F+1 signers or a malformed key is refused: at initialisation for pinned values, at first use for
+ * published ones.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { readBodyCapped } from '../plugin/config.js';
+import { ENCLAVE_CONFIG_T, validateEnclaveConfig } from './authorization.js';
 import type { EnclaveExecutionContext, EnclaveIdentity, EnclaveRelay } from '../protocol/confidential.js';
 import {
   type CapabilityRequest,
@@ -24,6 +33,7 @@ import {
   type CapabilityExecuteParams,
   type CapabilityExecuteResult,
   capabilityExecuteBinding,
+  type EnclaveConfig,
   capabilityResponseHasher,
   type SecretsGetParams,
   type SecretsGetResult,
@@ -47,17 +57,19 @@ import {
 export interface RelayTarget {
   /** The gateway's loopback URL, e.g. `http://127.0.0.1:40123/`. */
   gatewayUrl: string;
-  /** The relay nodes' ed25519 public keys, hex (64 characters each). */
+  /** The relay nodes' ed25519 public keys, hex (64 characters each), distinct, at least 3F+1. */
   signers: string[];
-  /** F: answers need F+1 valid distinct signers. */
+  /** F (>= 1): answers need F+1 valid distinct signers. */
   f: number;
+  /** The vault's ed25519 identity key, hex (64 characters): `enclave_config.master_public_key`. */
+  masterPublicKey: string;
 }
 
 /** Options of {@link RelayClient}. */
 export interface RelayClientOptions {
   /** The enclave's identity: its X25519 key (public part sent, secret part only used to open) and attestor. */
   identity: Pick<EnclaveIdentity, 'publicKey' | 'attest' | 'openSealed'>;
-  /** A fixed target; fields left out are read from the relay capability's registry config through `host`. */
+  /** Fixed (pinned) values; fields left out are read once from the relay capability's registry config via `host`. */
   target?: Partial<RelayTarget>;
   /** Reads registry configs (the plugin SDK's host client fits); needed when `target` is incomplete. */
   host?: { registryConfig(capabilityId: string): Promise<unknown> };
@@ -67,20 +79,55 @@ export interface RelayClientOptions {
   orgId?: string;
 }
 
-const targetSchema = z.object({
-  gatewayUrl: z.string().url('must be a URL'),
-  signers: z.array(z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, 'must be 32-byte hex keys')).min(1, 'must not be empty'),
-  f: z.number().int().min(1, 'must be an integer >= 1 (F = 0 would let one signer decide)'),
-});
+const KEY_HEX = /^(?:0x)?[0-9a-fA-F]{64}$/;
 const configSchema = z
   .object({
-    gatewayUrl: z.string().optional(),
-    signers: z.array(z.string()).optional(),
-    f: z.number().optional(),
+    gatewayUrl: z.string().url('must be a URL').optional(),
+    signers: z
+      .array(z.string().regex(KEY_HEX, 'must be an ed25519 public key, 64 hex characters'))
+      .min(1, 'must not be empty')
+      .max(1024, 'must have at most 1024 entries')
+      .superRefine((signers, ctx) => {
+        const seen = new Map<string, number>();
+        signers.forEach((signer, i) => {
+          const key = signer.replace(/^0x/i, '').toLowerCase();
+          const first = seen.get(key);
+          if (first !== undefined) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [i],
+              message: `repeats signers[${first}]: every node needs its own key`,
+            });
+          }
+          seen.set(key, i);
+        });
+      })
+      .optional(),
+    f: z
+      .number()
+      .int('must be an integer')
+      .min(1, 'must be an integer >= 1 (F = 0 would let one signer decide)')
+      .optional(),
+    masterPublicKey: z
+      .string()
+      .regex(KEY_HEX, "must be the vault's ed25519 identity key, 64 hex characters")
+      .optional(),
     timeoutMs: z.number().int().min(1).optional(),
     orgId: z.string().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.signers !== undefined && config.f !== undefined && config.signers.length < 3 * config.f + 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['signers'],
+        message: `has ${config.signers.length} keys, fewer than 3F+1 = ${3 * config.f + 1} for f = ${config.f}`,
+      });
+    }
+  });
+
+/** The trust fields of a target, as the relay config and the published registry config name them. */
+const TRUST_FIELDS = ['signers', 'f', 'masterPublicKey'] as const;
 
 let requestCounter = 0;
 
@@ -91,10 +138,17 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A resolved, frozen target and the exact enclave_config sent with every request. */
+interface FrozenTarget {
+  target: Readonly<RelayTarget>;
+  enclaveConfig: Readonly<EnclaveConfig>;
+}
+
 /** The enclave's relay client. Never throws from its two calls: failures come back as `{error}`. */
 export class RelayClient implements EnclaveRelay {
   readonly #options: RelayClientOptions;
   readonly #timeoutMs: number;
+  #frozen: Promise<FrozenTarget> | undefined;
 
   constructor(options: RelayClientOptions) {
     this.#options = options;
@@ -102,25 +156,83 @@ export class RelayClient implements EnclaveRelay {
   }
 
   /**
-   * Resolves the relay target: fixed fields first, the rest from the registry config of the relay capability.
-   * @throws Error naming the missing or invalid field.
+   * Resolves the relay target once: fixed (pinned) fields first, the rest from the registry config of the relay
+   * capability; validated (F >= 1, distinct signers, at least 3F+1, 64-hex keys) and frozen for the life of the
+   * client. A failed resolution is not kept: the next use tries again.
+   * @throws Error naming the missing or invalid field and, when it came from the host, saying so.
    */
-  async target(): Promise<RelayTarget> {
-    let merged: Partial<RelayTarget> = { ...this.#options.target };
-    const complete = merged.gatewayUrl !== undefined && merged.signers !== undefined && merged.f !== undefined;
+  async target(): Promise<Readonly<RelayTarget>> {
+    return (await this.#resolve()).target;
+  }
+
+  /**
+   * The exact `enclave_config` this client sends in every relay request (docs/protocol.md "enclave_config"):
+   * `{signers (64 lowercase hex each, node order), f, master_public_key (the vault identity key, 64 lowercase hex),
+   * t: 1}`, frozen. Result attestations hash this object.
+   * @throws Error as {@link target}.
+   */
+  async enclaveConfig(): Promise<Readonly<EnclaveConfig>> {
+    return (await this.#resolve()).enclaveConfig;
+  }
+
+  #resolve(): Promise<FrozenTarget> {
+    if (this.#frozen === undefined) {
+      const resolving = this.#read();
+      this.#frozen = resolving;
+      resolving.catch(() => {
+        if (this.#frozen === resolving) this.#frozen = undefined;
+      });
+    }
+    return this.#frozen;
+  }
+
+  async #read(): Promise<FrozenTarget> {
+    const fixed: Partial<RelayTarget> = { ...this.#options.target };
+    let merged: Partial<RelayTarget> = fixed;
+    const fromHost: string[] = [];
+    const complete = fixed.gatewayUrl !== undefined && TRUST_FIELDS.every((field) => fixed[field] !== undefined);
     if (!complete) {
       if (this.#options.host === undefined) {
-        throw new Error('relay target incomplete: give gatewayUrl, signers and f, or a host to read them from');
+        throw new Error(
+          'relay target incomplete: give gatewayUrl, signers, f and masterPublicKey, or a host to read them from',
+        );
       }
-      const published = ((await this.#options.host.registryConfig(RELAY_CAPABILITY_ID)) ?? {}) as Partial<RelayTarget>;
-      merged = { ...published, ...merged };
+      const raw = (await this.#options.host.registryConfig(RELAY_CAPABILITY_ID)) ?? {};
+      const published = (typeof raw === 'object' ? raw : {}) as Partial<RelayTarget>;
+      for (const field of ['gatewayUrl', ...TRUST_FIELDS] as const) {
+        if (fixed[field] === undefined) fromHost.push(field);
+      }
+      merged = {
+        gatewayUrl: published.gatewayUrl,
+        signers: published.signers,
+        f: published.f,
+        masterPublicKey: published.masterPublicKey,
+        ...Object.fromEntries(Object.entries(fixed).filter(([, value]) => value !== undefined)),
+      } as Partial<RelayTarget>;
     }
-    const parsed = targetSchema.safeParse(merged);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new Error(`relay ${issue.path.join('.')} ${issue.message}`);
+    const source =
+      fromHost.length === 0
+        ? ''
+        : ` (${fromHost.join(', ')} read from the host-published registry config of ${RELAY_CAPABILITY_ID})`;
+    const url = z.string().url().safeParse(merged.gatewayUrl);
+    if (!url.success) throw new Error(`relay.gatewayUrl must be a URL${source}`);
+    let enclaveConfig: Readonly<EnclaveConfig>;
+    try {
+      enclaveConfig = validateEnclaveConfig(
+        { signers: merged.signers, f: merged.f, master_public_key: merged.masterPublicKey, t: ENCLAVE_CONFIG_T },
+        'relay',
+        { masterPublicKey: 'masterPublicKey' },
+      );
+    } catch (error) {
+      throw new Error(`${messageOf(error)}${source}`);
     }
-    return parsed.data;
+    const target = Object.freeze({
+      gatewayUrl: url.data,
+      signers: enclaveConfig.signers,
+      f: enclaveConfig.f,
+      masterPublicKey: enclaveConfig.master_public_key,
+    });
+    return { target, enclaveConfig };
   }
 
   async #call<P extends { attestation?: string }, R>(
@@ -184,17 +296,19 @@ export class RelayClient implements EnclaveRelay {
     signal?: AbortSignal,
   ): Promise<SecretResponse[]> {
     if (requests.length === 0) return [];
-    const params: SecretsGetParams = {
-      workflow_id: context.workflowId,
-      owner: context.owner,
-      execution_id: context.executionId,
-      ...(this.#options.orgId === undefined ? {} : { org_id: this.#options.orgId }),
-      secrets: requests.map((r) => ({ key: r.id, namespace: r.namespace })),
-      enclave_public_key: bytesToHex(this.#options.identity.publicKey),
-      ...(context.registration === undefined ? {} : { registration: context.registration }),
-    };
+    let params: SecretsGetParams;
     let result: SecretsGetResult;
     try {
+      params = {
+        workflow_id: context.workflowId,
+        owner: context.owner,
+        execution_id: context.executionId,
+        ...(this.#options.orgId === undefined ? {} : { org_id: this.#options.orgId }),
+        secrets: requests.map((r) => ({ key: r.id, namespace: r.namespace })),
+        enclave_public_key: bytesToHex(this.#options.identity.publicKey),
+        enclave_config: await this.enclaveConfig(),
+        ...(context.registration === undefined ? {} : { registration: context.registration }),
+      };
       const document = await this.#options.identity.attest({
         userData: secretsGetBinding(params),
         publicKey: this.#options.identity.publicKey,
@@ -237,17 +351,18 @@ export class RelayClient implements EnclaveRelay {
     request: CapabilityRequest,
     signal?: AbortSignal,
   ): Promise<CapabilityResponse> {
-    const params: CapabilityExecuteParams = {
-      workflow_id: context.workflowId,
-      owner: context.owner,
-      execution_id: context.executionId,
-      ...(this.#options.orgId === undefined ? {} : { org_id: this.#options.orgId }),
-      reference_id: String(request.callbackId),
-      capability_id: request.id,
-      payload: encodeRelayedCall(request.method, request.payload),
-      ...(context.registration === undefined ? {} : { registration: context.registration }),
-    };
     try {
+      const params: CapabilityExecuteParams = {
+        workflow_id: context.workflowId,
+        owner: context.owner,
+        execution_id: context.executionId,
+        ...(this.#options.orgId === undefined ? {} : { org_id: this.#options.orgId }),
+        reference_id: String(request.callbackId),
+        capability_id: request.id,
+        payload: encodeRelayedCall(request.method, request.payload),
+        enclave_config: await this.enclaveConfig(),
+        ...(context.registration === undefined ? {} : { registration: context.registration }),
+      };
       const document = await this.#options.identity.attest({ userData: capabilityExecuteBinding(params) });
       params.attestation = Buffer.from(document).toString('base64');
       const result = await this.#call<CapabilityExecuteParams, CapabilityExecuteResult>(
@@ -266,9 +381,12 @@ export class RelayClient implements EnclaveRelay {
 
 /**
  * The enclave plugin's relay factory (an `EnclaveRelayFactory`): builds a {@link RelayClient} from the enclave's
- * `relay` config `{gatewayUrl?, signers?, f?, timeoutMs?, orgId?}`; what is missing is read from the relay
- * capability's registry config through `host` (pass the plugin's init-context host client).
- * @throws Error naming the config field when `config` is invalid.
+ * `relay` config `{gatewayUrl?, signers?, f?, masterPublicKey?, timeoutMs?, orgId?}`. Given values are pinned and
+ * checked here (F >= 1, distinct 64-hex signers, at least 3F+1 of them, a 64-hex masterPublicKey); what is missing
+ * is read once, at first use, from the relay capability's registry config through `host` (pass the plugin's
+ * init-context host client).
+ * @throws Error naming the config field when `config` is invalid, e.g. `config.relay.f: must be an integer >= 1
+ *   (F = 0 would let one signer decide)`.
  */
 export function createRelayClient(options: {
   config: Record<string, unknown>;
@@ -278,15 +396,21 @@ export function createRelayClient(options: {
   const parsed = configSchema.safeParse(options.config ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new Error(`config.relay.${issue.path.join('.')}: ${issue.message}`);
+    const where = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+        : issue.message;
+    throw new Error(`config.relay${where}: ${message}`);
   }
-  const { gatewayUrl, signers, f, timeoutMs, orgId } = parsed.data;
+  const { gatewayUrl, signers, f, masterPublicKey, timeoutMs, orgId } = parsed.data;
   return new RelayClient({
     identity: options.identity,
     target: {
       ...(gatewayUrl === undefined ? {} : { gatewayUrl }),
       ...(signers === undefined ? {} : { signers }),
       ...(f === undefined ? {} : { f }),
+      ...(masterPublicKey === undefined ? {} : { masterPublicKey }),
     },
     ...(options.host === undefined ? {} : { host: options.host }),
     ...(timeoutMs === undefined ? {} : { timeoutMs }),

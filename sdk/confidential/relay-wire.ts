@@ -53,6 +53,16 @@ export type RelayMethod = (typeof RELAY_METHODS)[number];
 export const RELAY_SIGNER_METHOD = 'Signer';
 /** Vault method: `{request, owner}` → {@link VaultSecretsGetResult}. */
 export const VAULT_SECRETS_GET_METHOD = 'secrets_get';
+/**
+ * Vault method: `{}` → {@link VaultPublicKeyResult}, the vault's public identity key (docs/protocol.md "Vault
+ * identity key"), the `master_public_key` of every `enclave_config`. Public: every plugin may call it.
+ */
+export const VAULT_PUBLIC_KEY_METHOD = 'PublicKey';
+
+/** Answer of {@link VAULT_PUBLIC_KEY_METHOD}: the ed25519 public key, 64 lowercase hex characters. */
+export interface VaultPublicKeyResult {
+  publicKey: string;
+}
 
 /**
  * JSON-RPC error codes of the relay path. -32700..-32600 are the JSON-RPC standard codes; the others are in the

@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { loadRelayKey, relayKeyFile } from '../../plugins/relay/keys.js';
+import { loadRelayKey, relayKeyFile, relayNodeDir } from '../../plugins/relay/keys.js';
 import type { UnsafeKeyFile } from '../../sdk/plugin/index.js';
 import { signedSecretWrite, VAULT_FILES, VaultStore } from '../../plugins/vault/store.js';
 import { ownerAddress } from '../../sdk/trust/index.js';
@@ -44,6 +44,7 @@ describe.runIf(process.platform !== 'win32')('key files', () => {
     const relayDir = path.join(dir, 'relay-new');
     loadRelayKey(relayDir, 2);
     expect(mode(relayDir)).toBe(0o700);
+    expect(mode(relayNodeDir(relayDir, 2))).toBe(0o700);
     expect(mode(relayKeyFile(relayDir, 2))).toBe(0o600);
   });
 
@@ -66,7 +67,7 @@ describe.runIf(process.platform !== 'win32')('key files', () => {
     ['group-readable', 0o640],
   ])('a %s relay key is tightened to 0600 and keeps the same key', (_label, unsafe) => {
     const relayDir = path.join(dir, `relay-${unsafe.toString(8)}`);
-    mkdirSync(relayDir, { recursive: true, mode: 0o700 });
+    mkdirSync(relayNodeDir(relayDir, 0), { recursive: true, mode: 0o700 });
     const seed = 'ab'.repeat(32);
     writeFileSync(relayKeyFile(relayDir, 0), `${seed}\n`, { mode: unsafe });
     chmodSync(relayKeyFile(relayDir, 0), unsafe);
@@ -88,7 +89,7 @@ describe.runIf(process.platform !== 'win32')('key files', () => {
     const relayDir = path.join(dir, 'relay-warn');
     loadRelayKey(relayDir, 2);
     chmodSync(relayKeyFile(relayDir, 2), 0o604);
-    loadRelayKey(relayDir, 2, undefined, (w) => warnings.push(w));
+    loadRelayKey(relayDir, 2, { onUnsafeMode: (w) => warnings.push(w) });
     expect(warnings[1]).toEqual({ file: relayKeyFile(relayDir, 2), mode: 0o604 });
     expect(mode(relayKeyFile(relayDir, 2))).toBe(0o600);
   });
