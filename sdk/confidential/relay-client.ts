@@ -20,7 +20,7 @@
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { readBodyCapped } from '../plugin/config.js';
-import { ENCLAVE_CONFIG_T, validateEnclaveConfig } from './authorization.js';
+import { ENCLAVE_CONFIG_T, UNAUTHORIZED_PREFIX, validateEnclaveConfig } from './authorization.js';
 import type { EnclaveExecutionContext, EnclaveIdentity, EnclaveRelay } from '../protocol/confidential.js';
 import {
   type CapabilityRequest,
@@ -42,6 +42,7 @@ import {
   toChecksumAddress,
   type RelaySignature,
   verifyQuorum,
+  verifyRelaySignature,
 } from '../trust/index.js';
 import {
   CapabilityExecuteRelayRequest,
@@ -136,6 +137,34 @@ export const MAX_GATEWAY_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A diagnostic for a failed quorum: the first signed refusal (`unauthorized: ...`) among the forwarded answers whose
+ * signature verifies under a trusted signer. The gateway may stop after F+1 agreeing answers that include a node the
+ * enclave does not trust (e.g. when the host showed it a forged signer set), so the refusal itself may not reach F+1
+ * trusted signers; the error then still names the rule. Only a hint in an error: it never makes a result.
+ * @returns `; a trusted relay signer refused: <rule>` (at most 300 characters of the rule), or ''.
+ */
+function refusalHint<R>(
+  answers: readonly { result: R; signature: RelaySignature }[],
+  signers: readonly string[],
+  hash: (result: R) => Uint8Array,
+): string {
+  const trusted = new Set(signers);
+  for (const answer of answers) {
+    const refused = (answer?.result as { error?: unknown } | undefined)?.error;
+    if (typeof refused !== 'string' || !refused.startsWith(UNAUTHORIZED_PREFIX)) continue;
+    if (typeof answer.signature?.signer !== 'string' || !trusted.has(answer.signature.signer.toLowerCase())) continue;
+    try {
+      if (verifyRelaySignature(hash(answer.result), answer.signature)) {
+        return `; a trusted relay signer refused: ${refused.slice(0, 300)}`;
+      }
+    } catch {
+      // a malformed result: no hint from it
+    }
+  }
+  return '';
 }
 
 /** A resolved, frozen target and the exact enclave_config sent with every request. */
@@ -279,9 +308,12 @@ export class RelayClient implements EnclaveRelay {
     try {
       return verifyQuorum(forwarded, target.signers, target.f, hash).result;
     } catch (error) {
-      if (body.error !== undefined) throw new Error(`relay: ${String(body.error.message ?? 'error').slice(0, 1000)}`);
+      const hint = refusalHint(forwarded, target.signers, hash);
+      if (body.error !== undefined) {
+        throw new Error(`relay: ${String(body.error.message ?? 'error').slice(0, 1000)}${hint}`);
+      }
       if (!Array.isArray(answers)) throw new Error('relay: malformed answer (no answers bundle)');
-      throw new Error(`relay: ${messageOf(error)}`);
+      throw new Error(`relay: ${messageOf(error)}${hint}`);
     }
   }
 

@@ -76,17 +76,22 @@ export interface RelayHarness {
 
 /**
  * Starts the DON. `relayConfig` and `vaultConfig` are merged into the relay's and the vault's plugin config (e.g.
- * `testBehaviour`, `sealCacheTtlMs`).
+ * `testBehaviour`, `sealCacheTtlMs`); `pinnedSigners` becomes the relay's `don.signers`; `prepare` runs on the
+ * fresh directory before anything starts (e.g. to write node keys into `<dir>/relay/node-<i>/relay.key`).
+ * @throws Error listing the plugins that failed to start (the directory is then removed).
  */
 export async function startRelayHarness(
   options: {
     relayConfig?: Record<string, unknown>;
     vaultConfig?: Record<string, unknown>;
+    pinnedSigners?: string[];
+    prepare?: (dir: string) => void;
     maxRestarts?: number;
     requestTimeoutMs?: number;
   } = {},
 ): Promise<RelayHarness> {
   const dir = mkdtempSync(path.join(tmpdir(), 'cwh-relay-'));
+  options.prepare?.(dir);
   const logs: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(line) });
   const attestor = await createDevAttestor();
@@ -110,7 +115,7 @@ export async function startRelayHarness(
           command: ['node', 'dist/plugins/relay/main.js'],
           capabilities: ['confidential-relay@1.0.0-alpha'],
           config: { dataDir: path.join(dir, 'relay'), ...options.relayConfig },
-          don: { nodes: 4, f: 1 },
+          don: { nodes: 4, f: 1, ...(options.pinnedSigners === undefined ? {} : { signers: options.pinnedSigners }) },
           restart,
         },
         {
@@ -130,6 +135,7 @@ export async function startRelayHarness(
   const failed = results.filter((r) => !r.ok);
   if (failed.length > 0) {
     await supervisor.stop();
+    rmSync(dir, { recursive: true, force: true });
     throw new Error(`plugins failed to start: ${JSON.stringify(failed)}`);
   }
   const running = (await startRelayGateway({
