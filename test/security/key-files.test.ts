@@ -5,11 +5,11 @@
  * run time: the host stores them in its database under their SHA-256, and the enclave refuses a binary whose hash
  * differs (test/plugins/confidential-workflows/binary-cache.test.ts).
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { loadRelayKey, relayKeyFile, relayNodeDir } from '../../plugins/relay/keys.js';
+import { legacyRelayKeyFile, loadRelayKey, relayKeyFile, relayNodeDir } from '../../plugins/relay/keys.js';
 import type { UnsafeKeyFile } from '../../sdk/plugin/index.js';
 import { signedSecretWrite, VAULT_FILES, VaultStore } from '../../plugins/vault/store.js';
 import { ownerAddress } from '../../sdk/trust/index.js';
@@ -92,5 +92,27 @@ describe.runIf(process.platform !== 'win32')('key files', () => {
     loadRelayKey(relayDir, 2, { onUnsafeMode: (w) => warnings.push(w) });
     expect(warnings[1]).toEqual({ file: relayKeyFile(relayDir, 2), mode: 0o604 });
     expect(mode(relayKeyFile(relayDir, 2))).toBe(0o600);
+  });
+
+  test('a key of the shared layout is moved into the node directory; two different keys for one node are refused', () => {
+    const relayDir = path.join(dir, 'relay-legacy');
+    mkdirSync(relayDir, { recursive: true, mode: 0o700 });
+    writeFileSync(legacyRelayKeyFile(relayDir, 1), `${'cd'.repeat(32)}\n`, { mode: 0o600 });
+    const moved: { from: string; to: string }[] = [];
+    expect(Buffer.from(loadRelayKey(relayDir, 1, { onMigrated: (m) => moved.push(m) })).toString('hex')).toBe(
+      'cd'.repeat(32),
+    );
+    expect(moved).toEqual([{ from: legacyRelayKeyFile(relayDir, 1), to: relayKeyFile(relayDir, 1) }]);
+    expect(existsSync(legacyRelayKeyFile(relayDir, 1))).toBe(false);
+    expect(mode(relayKeyFile(relayDir, 1))).toBe(0o600);
+
+    writeFileSync(legacyRelayKeyFile(relayDir, 1), `${'ef'.repeat(32)}\n`, { mode: 0o600 });
+    expect(() => loadRelayKey(relayDir, 1)).toThrow(
+      `relay node 1 has two different keys, ${legacyRelayKeyFile(relayDir, 1)} (earlier layout) and ${relayKeyFile(relayDir, 1)}`,
+    );
+    // The same key in both places: the old copy is dropped.
+    writeFileSync(legacyRelayKeyFile(relayDir, 1), `${'cd'.repeat(32)}\n`, { mode: 0o600 });
+    expect(Buffer.from(loadRelayKey(relayDir, 1)).toString('hex')).toBe('cd'.repeat(32));
+    expect(existsSync(legacyRelayKeyFile(relayDir, 1))).toBe(false);
   });
 });

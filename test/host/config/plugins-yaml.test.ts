@@ -222,3 +222,49 @@ describe('plugins.yaml validation', () => {
     expect(config.plugins.find((p) => p.name === 'relay')?.don).toEqual({ nodes: 4, f: 1 });
   });
 });
+
+describe('plugins.yaml: the relay DON pinned signers (ed25519 public keys)', () => {
+  const keys = ['11', '22', '33', '44'].map((b) => b.repeat(32));
+  const relay = (don: string) =>
+    `plugins:\n  - name: relay\n    command: [node, relay.js]\n    capabilities: ["confidential-relay@1.0.0-alpha"]\n    don: ${don}\n`;
+
+  test('keeps pinned signers, one 64-hex ed25519 key per node (with or without 0x)', () => {
+    const signers = [keys[0], `0x${keys[1]}`, keys[2]!.toUpperCase(), keys[3]];
+    const config = parsePluginsYaml(relay(JSON.stringify({ nodes: 4, f: 1, signers })));
+    expect(config.plugins[0]!.don).toEqual({ nodes: 4, f: 1, signers });
+  });
+
+  test.each([
+    [
+      'a signer named twice (case and 0x ignored)',
+      { nodes: 4, f: 1, signers: [keys[0], keys[1], `0x${keys[0]!.toUpperCase()}`, keys[3]] },
+      `plugins.yaml: plugins[0].don.signers[2]: duplicate signer 0x${keys[0]!.toUpperCase()} (also signers[0]; keys compare case-insensitively)`,
+    ],
+    [
+      'fewer signers than nodes',
+      { nodes: 4, f: 1, signers: keys.slice(0, 3) },
+      'plugins.yaml: plugins[0].don.signers: expected 4 signers (one per node), got 3',
+    ],
+    [
+      'an EVM address where an ed25519 key belongs',
+      { nodes: 4, f: 1, signers: ['0x47F61756BCe0f8Df76D7E7faA1AD76CF55a4dfdE', ...keys.slice(1)] },
+      "plugins.yaml: plugins[0].don.signers[0]: expected an ed25519 public key, 64 hex characters (the relay DON's " +
+        'signers), got "0x47F61756BCe0f8Df76D7E7faA1AD76CF55a4dfdE"',
+    ],
+    [
+      'a signer that is not hex',
+      { nodes: 4, f: 1, signers: [keys[0], 'zz'.repeat(32), keys[2], keys[3]] },
+      `plugins.yaml: plugins[0].don.signers[1]: expected an ed25519 public key, 64 hex characters (the relay DON's signers), got "${'zz'.repeat(32)}"`,
+    ],
+    ['F = 0 for the relay', { nodes: 4, f: 0 }, 'plugins.yaml: plugins[0].don.f: expected an integer >= 1, got 0'],
+    [
+      'fewer than 3F+1 relay nodes',
+      { nodes: 6, f: 2, signers: [...keys, '55'.repeat(32), '66'.repeat(32)] },
+      'plugins.yaml: plugins[0].don.nodes: expected at least 3F+1 = 7 nodes for f = 2, got 6',
+    ],
+  ])('rejects %s', (_case, don, message) => {
+    expect(() => parsePluginsYaml(relay(JSON.stringify(don)))).toThrow(
+      expect.objectContaining({ name: 'ConfigError', message }),
+    );
+  });
+});
