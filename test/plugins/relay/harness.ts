@@ -86,6 +86,8 @@ export async function startRelayHarness(
     vaultConfig?: Record<string, unknown>;
     pinnedSigners?: string[];
     prepare?: (dir: string) => void;
+    /** More plugins.yaml entries, started with the DON (e.g. a probe that reads registry configs). */
+    extraPlugins?: Record<string, unknown>[];
     maxRestarts?: number;
     requestTimeoutMs?: number;
   } = {},
@@ -126,6 +128,7 @@ export async function startRelayHarness(
           restart,
         },
         { name: 'echo', command: ['node', 'dist/examples/plugins/echo/main.js'], capabilities: ['echo@1.0.0'] },
+        ...(options.extraPlugins ?? []),
       ],
     },
     { baseDir: process.cwd() },
