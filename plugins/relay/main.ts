@@ -131,9 +131,9 @@ function parseRelayConfig(raw: unknown): RelayConfig {
   return parseConfig(configSchema, raw);
 }
 
-/** The pinned signers of plugins.yaml `don.signers`, when given. */
-function pinnedSigners(ctx: PluginInitContext<RelayConfig>): unknown[] | undefined {
-  const signers = (ctx.don as { signers?: unknown }).signers;
+/** The pinned signers of plugins.yaml `don.signers` (ed25519 public keys, hex), when given. */
+function pinnedSigners(ctx: PluginInitContext<RelayConfig>): readonly unknown[] | undefined {
+  const signers: unknown = ctx.don.signers;
   return Array.isArray(signers) ? signers : undefined;
 }
 

@@ -76,7 +76,8 @@ export interface PluginInitContext<TConfig> {
   readonly config: TConfig;
   /** 0-based index of this instance among the DON's nodes (0 for a plugin that is not DON-hosted). */
   readonly nodeIndex: number;
-  readonly don: { nodes: number; f: number };
+  /** plugins.yaml `don` (`{nodes: 1, f: 0}` when not DON-hosted), with `signers` and `configDigest` when given. */
+  readonly don: { nodes: number; f: number; signers?: readonly string[]; configDigest?: string };
   /** The plugin's name in plugins.yaml. */
   readonly pluginName: string;
   readonly host: HostClient;

@@ -42,8 +42,12 @@ export function negotiateProtocolVersion(a: ProtocolVersionRange, b: ProtocolVer
 export interface PluginNodeIdentity {
   /** 0-based index of this instance among the plugin's `don.nodes` instances. */
   index: number;
-  /** The DON this instance belongs to; `{nodes: 1, f: 0}` for a plugin that is not DON-hosted. */
-  don: { nodes: number; f: number };
+  /**
+   * The DON this instance belongs to (plugins.yaml `don`); `{nodes: 1, f: 0}` for a plugin that is not DON-hosted.
+   * `signers` (one public key per node: OCR EVM addresses, or the relay DON's ed25519 keys) and `configDigest` are
+   * there when plugins.yaml gives them.
+   */
+  don: { nodes: number; f: number; signers?: string[]; configDigest?: string };
 }
 
 /** Params of `plugin/initialize`. */
