@@ -306,7 +306,7 @@ export function describeStoreContract(label: string, getStore: () => Store): voi
       expect(await store.markInterrupted(now)).toBeGreaterThanOrEqual(1);
       expect(await store.getExecution(running.executionId)).toEqual({
         ...running,
-        status: 'failed',
+        status: 'interrupted',
         finishedAt: now,
         durationMs: 2500,
         error: INTERRUPTED_ERROR,
@@ -374,7 +374,7 @@ export async function expectSurvivesRestart(store: Store, reopen: () => Promise<
   const now = new Date('2024-01-01T00:00:04Z');
   expect(await reopened.markInterrupted(now)).toBeGreaterThanOrEqual(1);
   expect(await reopened.getExecution(running.executionId)).toMatchObject({
-    status: 'failed',
+    status: 'interrupted',
     finishedAt: now,
     durationMs: 1000,
     error: INTERRUPTED_ERROR,
