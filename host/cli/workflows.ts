@@ -12,6 +12,11 @@
  *   trigger subscription I once; confidential workflows run in the enclave plugin;
  * - `cwh executions list [--workflow ID] [--status S] [--limit N] [--json]`, `cwh executions show <id> [--json]`.
  *
+ *
+ * When a node runs on `--data-dir` (`cwh node start`), every one of these goes through its admin API instead
+ * (host/node/admin-client.ts): `deploy` is stored and loaded at once, with its triggers registered; `trigger` runs
+ * warm on the node under a fresh event id `admin-<uuid>`; the lists read the node's database.
+ *
  * Exit codes: 0 success, 1 failure (including a failed execution), 2 bad usage.
  */
 import { resolve } from 'node:path';
