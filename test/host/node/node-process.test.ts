@@ -19,6 +19,7 @@ const root = process.cwd();
 const CWH = path.join(root, 'bin/cwh.js');
 const TICKER = path.join(root, 'test/fixtures/workflows/node-ticker');
 const ECHO_MAIN = path.join(root, 'dist/examples/plugins/echo/main.js');
+const VAULT_MAIN = path.join(root, 'dist/plugins/vault/main.js');
 /** Hardhat's well-known account #0 (a public test key): the owner. */
 const OWNER_KEY_HEX = 'ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
 /** The http trigger key the fixture authorizes (0x11 × 32, address 0x19e7…ff2a), and one it does not. */
@@ -45,6 +46,10 @@ function scratch(): Scratch {
       `    command: [node, ${JSON.stringify(ECHO_MAIN)}]`,
       '    capabilities: ["echo@1.0.0"]',
       '    config: { prefix: "echo: " }',
+      '  - name: vault',
+      `    command: [node, ${JSON.stringify(VAULT_MAIN)}]`,
+      '    capabilities: ["vault@1.0.0-alpha"]',
+      '    config: { dataDir: vault }',
       '',
     ].join('\n'),
   );
@@ -162,7 +167,10 @@ describe('a running node', () => {
     const { summary } = node;
     expect(summary.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(summary.dataDir).toBe(s.dataDir);
-    expect(summary.plugins.map((p) => [p.name, p.state])).toEqual([['echo', 'ready']]);
+    expect(summary.plugins.map((p) => [p.name, p.state])).toEqual([
+      ['echo', 'ready'],
+      ['vault', 'ready'],
+    ]);
     expect(summary.workflows).toEqual([
       expect.objectContaining({
         workflowId: tickerId,
@@ -260,6 +268,39 @@ describe('a running node', () => {
     expect(badIndex.stderr).toContain('--index: workflow');
   });
 
+  test('sends `cwh secrets` to the node, which writes the vault of its own plugins.yaml', async () => {
+    // The CLI is given no plugins.yaml that names the vault: only the node knows where it is.
+    const secrets = (args: string[]) =>
+      execa(
+        'node',
+        [CWH, 'secrets', ...args, '--node-dir', s.dataDir, '--plugins', 'absent.yaml', '--owner-key', ownerKeyFile],
+        { cwd: s.dir, reject: false, timeout: 60_000 },
+      );
+    const ownerKeyFile = path.join(s.dataDir, 'owner.key');
+    const set = await secrets(['set', '--key', 'API_KEY', '--value', 'hunter2-secret']);
+    expect(set.stderr).toBe('');
+    expect(set.stdout).toContain('secret main/API_KEY set for 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266');
+    const stored = readFileSync(path.join(s.dir, 'vault', 'secrets.json'), 'utf8');
+    expect(stored).toContain('"API_KEY"');
+    expect(stored).not.toContain('hunter2-secret');
+    expect(existsSync(path.join(s.dir, '.cwh'))).toBe(false);
+    const listed = await execa('node', [CWH, 'secrets', 'list', '--json', '--node-dir', s.dataDir], {
+      cwd: s.dir,
+      reject: false,
+    });
+    expect(JSON.parse(listed.stdout)).toEqual([
+      expect.objectContaining({
+        owner: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266',
+        namespace: 'main',
+        key: 'API_KEY',
+      }),
+    ]);
+    const deleted = await secrets(['delete', '--key', 'API_KEY']);
+    expect(deleted.exitCode).toBe(0);
+    expect(deleted.stdout).toBe('secret main/API_KEY deleted');
+    expect(node.stderr()).not.toContain('hunter2-secret');
+  });
+
   test('refuses a second node on the same data directory', async () => {
     const second = await execa('node', [CWH, 'node', 'start', '--data-dir', s.dataDir, '--plugins', s.pluginsFile], {
       cwd: s.dir,
@@ -295,7 +336,7 @@ describe('a running node', () => {
     });
     const health = await fetch(`${node.summary.url}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok', plugins: { echo: 'ready' } });
+    expect(await health.json()).toMatchObject({ status: 'ok', plugins: { echo: 'ready', vault: 'ready' } });
     const metrics = await (await fetch(`${node.summary.url}/metrics`)).text();
     expect(metrics).toMatch(/cwh_executions_total\{status="succeeded",module="wasm"\} [1-9]/);
     expect(metrics).toMatch(/cwh_trigger_fires_total\{capability="cron-trigger@1.0.0"\} [1-9]/);
@@ -308,8 +349,8 @@ describe('a running node', () => {
 
   test('stops on SIGTERM: exit code 0, no plugin process left, node files removed', async () => {
     const pids = pluginPids(node.summary);
-    expect(pids).toHaveLength(1);
-    expect(alive(pids[0]!)).toBe(true);
+    expect(pids).toHaveLength(2);
+    for (const pid of pids) expect(alive(pid)).toBe(true);
     node.child.kill('SIGTERM');
     const { code } = await node.exited;
     expect(code).toBe(0);
