@@ -266,7 +266,10 @@ export function describeStoreContract(label: string, getStore: () => Store): voi
       [{ limit: 0 }, 'Expected `limit` to be an integer from 1 to 10000, got 0 (number)'],
       [{ limit: 2.5 }, 'Expected `limit` to be an integer from 1 to 10000, got 2.5 (number)'],
       [{ limit: 10_001 }, 'Expected `limit` to be an integer from 1 to 10000, got 10001 (number)'],
-      [{ status: 'done' }, 'Expected `status` to be one of running, succeeded, failed, interrupted, got "done" (string)'],
+      [
+        { status: 'done' },
+        'Expected `status` to be one of running, succeeded, failed, interrupted, got "done" (string)',
+      ],
     ])('rejects list options %o', async (options, message) => {
       await expect(getStore().listExecutions(options as never)).rejects.toThrow(message);
     });
@@ -275,7 +278,10 @@ export function describeStoreContract(label: string, getStore: () => Store): voi
       [{ executionId: 'ABC' }, 'execution executionId: expected 64 lowercase hex characters, got "ABC" (string)'],
       [{ workflowId: '' }, 'execution workflowId: expected a non-empty string, got "" (string)'],
       [{ triggerIndex: -1 }, 'execution triggerIndex: expected null or a non-negative integer, got -1 (number)'],
-      [{ status: 'queued' }, 'execution status: expected one of running, succeeded, failed, interrupted, got "queued" (string)'],
+      [
+        { status: 'queued' },
+        'execution status: expected one of running, succeeded, failed, interrupted, got "queued" (string)',
+      ],
       [{ module: 'native' }, 'execution module: expected one of wasm, confidential, cre, got "native" (string)'],
       [{ startedAt: new Date(Number.NaN) }, 'execution startedAt: expected a valid Date, got Invalid Date (Date)'],
       [{ finishedAt: new Date() }, 'execution finishedAt/durationMs: expected null while the status is running'],
