@@ -415,5 +415,5 @@ describe('a node killed with SIGKILL', () => {
     const shown = await cwh(s, ['executions', 'show', next.executionId, '--json']);
     expect(JSON.parse(shown.stdout)).toMatchObject({ status: 'interrupted' });
     for (const pid of pluginPids(second.summary)) expect(alive(pid)).toBe(false);
-  }, 90_000);
+  }, 180_000);
 });
