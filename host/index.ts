@@ -3,6 +3,7 @@
  * supervise plugins. Everything a program embedding the host needs is named here.
  */
 export { type NodeOptions, startNode, type WorkflowNode } from './node.js';
+export * from './node/index.js';
 export {
   computeExecutionId,
   type ConfidentialModuleFactory,

@@ -3,7 +3,11 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { type ExecutionLimitsOptions, WasmRunner } from '../sdk/runner/index.js';
 import { BinaryServer, type BinaryServerOptions } from './binaries/server.js';
-import { addBuiltinCapabilities, type BuiltinCapabilities } from './capabilities/builtin.js';
+import {
+  addBuiltinCapabilities,
+  type BuiltinCapabilities,
+  type BuiltinCapabilitiesOptions,
+} from './capabilities/builtin.js';
 import { type SecretsProvider, WorkflowEngine } from './engine/index.js';
 import {
   donCapabilitiesForRemoteClient,
@@ -44,6 +48,8 @@ export interface NodeOptions {
   onDonDecision?: (event: DecisionEvent) => void;
   /** The loopback server that hands binaries to the enclave (started on first use; default an ephemeral port). */
   binaryServer?: Omit<BinaryServerOptions, 'source' | 'logger'>;
+  /** Where the http trigger endpoint listens (loopback; default `127.0.0.1`, a free port). */
+  httpTrigger?: BuiltinCapabilitiesOptions['httpTrigger'];
 }
 
 /** A running workflow node: registry, plugins, runner, store and engine, stopped together by `stop()`. */
@@ -76,7 +82,7 @@ export interface WorkflowNode {
 export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode> {
   const logger = options.logger ?? silentLogger();
   const registry = new CapabilityRegistry();
-  const builtins = addBuiltinCapabilities(registry, logger);
+  const builtins = addBuiltinCapabilities(registry, logger, { httpTrigger: options.httpTrigger });
   const store = options.store ?? new MemoryStore();
   const runner = new WasmRunner({ workers: options.workers, limits: options.limits });
   const pluginsFile =

@@ -13,11 +13,24 @@ export interface BuiltinCapabilities {
   consensus: LocalConsensus;
 }
 
-/** Creates the built-in capabilities and adds them to `registry`. */
-export function addBuiltinCapabilities(registry: CapabilityRegistry, logger?: Logger): BuiltinCapabilities {
+/** Options of the built-in capabilities. */
+export interface BuiltinCapabilitiesOptions {
+  /** Where the http trigger's endpoint listens: a loopback host (default `127.0.0.1`) and port (default 0, free). */
+  httpTrigger?: { host?: string; port?: number };
+}
+
+/**
+ * Creates the built-in capabilities and adds them to `registry`.
+ * @throws ConfigError when `options.httpTrigger` is not a loopback host and a port in 0..65535
+ */
+export function addBuiltinCapabilities(
+  registry: CapabilityRegistry,
+  logger?: Logger,
+  options: BuiltinCapabilitiesOptions = {},
+): BuiltinCapabilities {
   const builtins = {
     cron: new CronTrigger(),
-    http: new HttpTrigger({ logger }),
+    http: new HttpTrigger({ logger, ...options.httpTrigger }),
     manual: new ManualTrigger(),
     consensus: new LocalConsensus(),
   };

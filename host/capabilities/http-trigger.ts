@@ -93,8 +93,24 @@ export class HttpTrigger implements TriggerCapability {
   #server: Server | undefined;
   #url: string | undefined;
 
-  constructor(options: { logger?: Logger } = {}) {
+  readonly #host: string;
+  readonly #port: number;
+
+  /**
+   * @param options.host - loopback address of the endpoint, default `127.0.0.1`.
+   * @param options.port - TCP port, default 0 (a free one, picked when the endpoint first listens).
+   * @throws ConfigError when `host` is not a loopback address or `port` is not an integer in 0..65535.
+   */
+  constructor(options: { logger?: Logger; host?: string; port?: number } = {}) {
     this.#log = (options.logger ?? silentLogger()).child({ capabilityId: HTTP_TRIGGER_ID });
+    this.#host = options.host ?? '127.0.0.1';
+    this.#port = options.port ?? 0;
+    if (!['127.0.0.1', '::1', 'localhost'].includes(this.#host)) {
+      throw new ConfigError(`${HTTP_TRIGGER_ID}: host: expected a loopback address, got ${JSON.stringify(this.#host)}`);
+    }
+    if (!Number.isInteger(this.#port) || this.#port < 0 || this.#port > 65535) {
+      throw new ConfigError(`${HTTP_TRIGGER_ID}: port: expected an integer from 0 to 65535, got ${String(this.#port)}`);
+    }
   }
 
   /** Base URL of the trigger endpoint once a subscription is registered, e.g. `http://127.0.0.1:41234`. */
@@ -116,6 +132,16 @@ export class HttpTrigger implements TriggerCapability {
     this.#registrations.delete(`${workflowId}/${triggerId}`);
   }
 
+  /**
+   * Opens the endpoint now (it otherwise opens at the first registration); idempotent.
+   * @returns the base URL, e.g. `http://127.0.0.1:41234`
+   * @throws Error when the port cannot be bound (e.g. EADDRINUSE)
+   */
+  async listen(): Promise<string> {
+    await this.#listen();
+    return this.#url as string;
+  }
+
   async #listen(): Promise<void> {
     if (this.#server) return;
     const server = createServer((request, response) => {
@@ -124,8 +150,20 @@ export class HttpTrigger implements TriggerCapability {
       });
     });
     this.#server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    this.#url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.#port, this.#host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      this.#server = undefined;
+      throw new Error(`${HTTP_TRIGGER_ID}: cannot listen on ${this.#host}:${this.#port}: ${(error as Error).message}`);
+    }
+    const host = this.#host.includes(':') ? `[${this.#host}]` : this.#host;
+    this.#url = `http://${host}:${(server.address() as AddressInfo).port}`;
     this.#log.info({ url: this.#url }, 'http trigger listening');
   }
 
@@ -180,6 +218,10 @@ export class HttpTrigger implements TriggerCapability {
   async close(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
-    if (server) await new Promise((resolve) => server.close(resolve));
+    this.#url = undefined;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   }
 }

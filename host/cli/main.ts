@@ -5,6 +5,7 @@ import { registerAttestCommands } from './attest.js';
 import { registerEnclaveCommands } from './enclave.js';
 import { registerInspectCommands } from './inspect.js';
 import { registerKeysCommands } from './keys.js';
+import { registerNodeCommands } from './node.js';
 import { registerPluginCommands } from './plugins.js';
 import { registerRunCommand } from './run.js';
 import { registerSecretsCommands } from './secrets.js';
@@ -28,6 +29,7 @@ export function createProgram(): Command {
   registerKeysCommands(program);
   registerSecretsCommands(program);
   registerWorkflowCommands(program);
+  registerNodeCommands(program);
   return program;
 }
 

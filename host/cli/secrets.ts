@@ -8,6 +8,10 @@
  * nonce}` with the owner key (`--owner-key FILE`, default the dev key `.cwh/owner.key`, created at first use;
  * `--owner` only checks the key's address), and the vault store verifies it and refuses replays before it changes
  * anything. Only the value's sha256 is signed.
+ *
+ * When a node runs on `--node-dir` (default `.cwh`) and `--data-dir` is not given, the commands go to its admin API
+ * instead (the signed write travels, the owner key stays here), and the node applies them to the vault of its own
+ * plugins.yaml.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +21,8 @@ import { VAULT_CAPABILITY_ID } from '../../sdk/confidential/relay-wire.js';
 import { DEFAULT_SECRET_NAMESPACE } from '../../sdk/protocol/index.js';
 import { TrustError } from '../../sdk/trust/errors.js';
 import { loadPluginsFile } from '../config/plugins-yaml.js';
+import { NodeApiError, NodeClient } from '../node/admin-client.js';
+import { toBase64 } from '../node/wire.js';
 import { CLI_FILE_LIMITS, parseOwner, readBoundedFile, UsageError } from './arguments.js';
 import { type OwnerFlags, resolveOwnerKey, withOwnerOptions } from './keys.js';
 
@@ -26,6 +32,15 @@ const DEFAULT_VAULT_DIR = '.cwh/vault';
 interface StoreOptions {
   plugins: string;
   dataDir?: string;
+  nodeDir: string;
+}
+
+/**
+ * The node running on `--node-dir` (default `.cwh`), unless `--data-dir` names the vault directory explicitly: the
+ * node applies the write to the vault of its own plugins.yaml.
+ */
+function runningNode(options: StoreOptions): NodeClient | undefined {
+  return options.dataDir === undefined ? NodeClient.connect(options.nodeDir) : undefined;
 }
 
 /** The vault's data directory: `--data-dir`, else the vault plugin's `config.dataDir` of plugins.yaml. */
@@ -54,7 +69,14 @@ function openStore(dir: string): VaultStore {
 function withStoreOptions(command: Command): Command {
   return command
     .option('--plugins <file>', 'plugins.yaml naming the vault plugin and its dataDir', 'plugins.yaml')
-    .option('--data-dir <dir>', "the vault's data directory (overrides plugins.yaml)");
+    .option('--data-dir <dir>', "the vault's data directory (overrides plugins.yaml; never goes through a node)")
+    .option('--node-dir <dir>', 'data directory of a running node to send the command to, when one runs', '.cwh');
+}
+
+/** A node's refusal of a bad name or value is a usage error, as it is when the vault is opened here. */
+function nodeError(error: unknown): never {
+  if (error instanceof NodeApiError && error.code === 'usage') throw new UsageError(error.message);
+  throw error;
 }
 
 /** Registers `cwh secrets`. */
@@ -83,13 +105,27 @@ export function registerSecretsCommands(program: Command): void {
           ? readBoundedFile('--from-file', options.fromFile, CLI_FILE_LIMITS.secretBytes)
           : new TextEncoder().encode(options.value);
       const ownerKey = resolveOwnerKey(options, undefined);
-      const store = openStore(await vaultDir(options));
-      try {
-        const name = { namespace: options.namespace, key: options.key };
-        store.set(signedSecretWrite(ownerKey.privateKey, 'set', name, value), value);
-      } catch (error) {
-        if (error instanceof TrustError) throw error;
-        throw new UsageError((error as Error).message);
+      const name = { namespace: options.namespace, key: options.key };
+      const node = runningNode(options);
+      if (node !== undefined) {
+        let signed: ReturnType<typeof signedSecretWrite>;
+        try {
+          signed = signedSecretWrite(ownerKey.privateKey, 'set', name, value);
+        } catch (error) {
+          if (error instanceof TrustError) throw error;
+          throw new UsageError((error as Error).message);
+        }
+        await node
+          .writeSecret({ op: 'set', write: { ...signed, write: { ...signed.write } }, value: toBase64(value) })
+          .catch(nodeError);
+      } else {
+        const store = openStore(await vaultDir(options));
+        try {
+          store.set(signedSecretWrite(ownerKey.privateKey, 'set', name, value), value);
+        } catch (error) {
+          if (error instanceof TrustError) throw error;
+          throw new UsageError((error as Error).message);
+        }
       }
       process.stdout.write(
         `secret ${options.namespace}/${options.key} set for ${ownerKey.address} (${value.length} bytes, signed)\n`,
@@ -106,12 +142,17 @@ export function registerSecretsCommands(program: Command): void {
       .option('--json', 'print a JSON array'),
   ).action(async (options: StoreOptions & { owner?: string; json?: boolean }) => {
     if (options.owner !== undefined) parseOwner('--owner', options.owner);
-    const store = openStore(await vaultDir(options));
+    const node = runningNode(options);
     let rows: ReturnType<VaultStore['list']>;
-    try {
-      rows = store.list(options.owner);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
+    if (node !== undefined) {
+      rows = await node.listSecrets(options.owner).catch(nodeError);
+    } else {
+      const store = openStore(await vaultDir(options));
+      try {
+        rows = store.list(options.owner);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
     }
     if (options.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
     else if (rows.length === 0) process.stdout.write('no secrets\n');
@@ -126,15 +167,28 @@ export function registerSecretsCommands(program: Command): void {
   ).action(async (options: StoreOptions & OwnerFlags & { namespace: string; key: string }) => {
     if (options.owner !== undefined) parseOwner('--owner', options.owner);
     const ownerKey = resolveOwnerKey(options, undefined);
-    const store = openStore(await vaultDir(options));
+    const node = runningNode(options);
     let existed: boolean;
+    let signed: ReturnType<typeof signedSecretWrite>;
     try {
-      existed = store.delete(
-        signedSecretWrite(ownerKey.privateKey, 'delete', { namespace: options.namespace, key: options.key }),
-      );
+      signed = signedSecretWrite(ownerKey.privateKey, 'delete', { namespace: options.namespace, key: options.key });
     } catch (error) {
       if (error instanceof TrustError) throw error;
       throw new UsageError((error as Error).message);
+    }
+    if (node !== undefined) {
+      const answer = await node
+        .writeSecret({ op: 'delete', write: { ...signed, write: { ...signed.write } } })
+        .catch(nodeError);
+      existed = answer.existed === true;
+    } else {
+      const store = openStore(await vaultDir(options));
+      try {
+        existed = store.delete(signed);
+      } catch (error) {
+        if (error instanceof TrustError) throw error;
+        throw new UsageError((error as Error).message);
+      }
     }
     process.stdout.write(
       existed

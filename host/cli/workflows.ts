@@ -12,6 +12,11 @@
  *   trigger subscription I once; confidential workflows run in the enclave plugin;
  * - `cwh executions list [--workflow ID] [--status S] [--limit N] [--json]`, `cwh executions show <id> [--json]`.
  *
+ *
+ * When a node runs on `--data-dir` (`cwh node start`), every one of these goes through its admin API instead
+ * (host/node/admin-client.ts): `deploy` is stored and loaded at once, with its triggers registered; `trigger` runs
+ * warm on the node under a fresh event id `admin-<uuid>`; the lists read the node's database.
+ *
  * Exit codes: 0 success, 1 failure (including a failed execution), 2 bad usage.
  */
 import { resolve } from 'node:path';
@@ -20,7 +25,9 @@ import { bytesText } from '../../sdk/protocol/index.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { startNode } from '../node.js';
 import { DEFAULT_DATA_DIR, openStore } from '../store/sql.js';
-import type { ExecutionRecord, ExecutionStatus, WorkflowSpec } from '../store/store.js';
+import { NodeApiError, NodeClient, type StoreReader } from '../node/admin-client.js';
+import { toBase64 } from '../node/wire.js';
+import { EXECUTION_STATUSES, type ExecutionRecord, type ExecutionStatus, type WorkflowSpec } from '../store/store.js';
 import { parseWorkflowAttributes } from '../workflows/attributes.js';
 import { checkRegistration, DEFAULT_WORKFLOW_TAG, signDeployment, WorkflowRegistry } from '../workflows/registry.js';
 import {
@@ -56,7 +63,13 @@ function logger(flags: StoreFlags): Logger {
   return createLogger({ level: flags.logLevel });
 }
 
-async function withStore<T>(flags: StoreFlags, fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>) {
+/**
+ * Runs `fn` over the store of `--data-dir`: through the admin API of the node running on it when there is one
+ * (it holds the database), else over the database opened here.
+ */
+async function withStore<T>(flags: StoreFlags, fn: (store: StoreReader) => Promise<T>) {
+  const node = NodeClient.connect(flags.dataDir);
+  if (node !== undefined) return fn(node);
   const store = await openStore({ dataDir: flags.dataDir, logger: logger(flags) });
   try {
     return await fn(store);
@@ -167,7 +180,7 @@ interface TriggerFlags extends StoreFlags {
   timeoutMs?: string;
 }
 
-const STATUSES: readonly ExecutionStatus[] = ['running', 'succeeded', 'failed'];
+const STATUSES: readonly ExecutionStatus[] = EXECUTION_STATUSES;
 
 /** Registers `cwh deploy`, `cwh workflows list`, `cwh trigger` and `cwh executions list|show`. */
 export function registerWorkflowCommands(program: Command): void {
@@ -211,18 +224,50 @@ export function registerWorkflowCommands(program: Command): void {
       config,
       attributes,
     });
-    const spec = await withStore(flags, (store) =>
-      new WorkflowRegistry(store, { logger: logger(flags) }).deploy({
-        binary: workflow.binary,
+    const node = NodeClient.connect(flags.dataDir);
+    if (node !== undefined) {
+      // A running node stores it, checks the registration and registers its triggers at once.
+      const deployed = await node.deploy({
+        binary: toBase64(workflow.binary),
         owner,
         name: flags.name,
         tag,
-        config,
-        attributes,
-        binaryUrlBase: DEPLOY_BINARY_URL_BASE,
+        config: toBase64(config),
+        attributes: toBase64(attributes),
         registration,
-      }),
-    );
+      });
+      process.stdout.write(
+        flags.json
+          ? `${JSON.stringify({ ...specJson(deployed.spec), loaded: deployed.loaded, ...(deployed.error === undefined ? {} : { error: deployed.error }), triggers: deployed.triggers })}\n`
+          : `${deployed.spec.workflowId}\n`,
+      );
+      if (!deployed.loaded) {
+        if (flags.json) process.exitCode = 1;
+        else
+          throw new Error(
+            `workflow ${deployed.spec.workflowId} is stored, but the node could not load it: ${deployed.error}`,
+          );
+        return;
+      }
+      process.exitCode = 0;
+      return;
+    }
+    const spec = await openStore({ dataDir: flags.dataDir, logger: logger(flags) }).then(async (store) => {
+      try {
+        return await new WorkflowRegistry(store, { logger: logger(flags) }).deploy({
+          binary: workflow.binary,
+          owner,
+          name: flags.name,
+          tag,
+          config,
+          attributes,
+          binaryUrlBase: DEPLOY_BINARY_URL_BASE,
+          registration,
+        });
+      } finally {
+        await store.close();
+      }
+    });
     process.stdout.write(flags.json ? `${JSON.stringify(specJson(spec))}\n` : `${spec.workflowId}\n`);
     process.exitCode = 0;
   });
@@ -321,6 +366,25 @@ export function registerWorkflowCommands(program: Command): void {
       flags.payload === undefined
         ? undefined
         : readJsonArgument('--payload', flags.payload, CLI_FILE_LIMITS.payloadBytes);
+    const running = NodeClient.connect(flags.dataDir);
+    if (running !== undefined) {
+      // The node runs it warm, with its plugins and engine; `--plugins` names what the node already runs.
+      let report: Awaited<ReturnType<NodeClient['trigger']>>;
+      try {
+        report = await running.trigger(workflowId, {
+          index,
+          ...(payload === undefined ? {} : { payload: Buffer.from(payload).toString('utf8') }),
+          ...(timeoutMs === undefined ? {} : { timeoutMs: Math.max(1, timeoutMs) }),
+        });
+      } catch (error) {
+        if (error instanceof NodeApiError && error.code === 'bad_trigger')
+          throw new UsageError(`--index: ${error.message}`);
+        throw error;
+      }
+      printExecutionReport(report, flags.json === true, true);
+      process.exitCode = report.status === 'succeeded' ? 0 : 1;
+      return;
+    }
     await checkPluginsFile(flags.plugins);
     const log = logger(flags);
     const store = await openStore({ dataDir: flags.dataDir, logger: log });

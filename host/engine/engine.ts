@@ -42,6 +42,14 @@ export interface DeployedWorkflow {
   subscriptions: TriggerSubscription[];
 }
 
+/** Emitted as `trigger` each time a registered trigger fires (before its execution starts). */
+export interface TriggerFired {
+  workflowId: string;
+  triggerIndex: number;
+  /** The trigger capability, e.g. `cron-trigger@1.0.0`. */
+  capabilityId: string;
+}
+
 /** What one trigger event produced. `duplicate` means the event had already run and was skipped. */
 export interface ExecutionReport {
   executionId: string;
@@ -67,13 +75,15 @@ export function computeExecutionId(workflowId: string, eventId: string, triggerI
 /**
  * The workflow engine: routes each deployed workflow to its module, runs the subscribe phase, registers the
  * subscriptions with their trigger capabilities, and executes each trigger event once, recording it.
- * Emits `execution` with an {@link ExecutionReport} after every execution.
+ * Emits `execution` with an {@link ExecutionReport} after every execution (also a skipped `duplicate`), and `trigger` with a
+ * {@link TriggerFired} each time a registered trigger fires.
  */
 export class WorkflowEngine extends EventEmitter {
   readonly #options: EngineOptions;
   readonly #log: Logger;
   readonly #workflows = new Map<string, DeployedWorkflow>();
   readonly #inFlight = new Set<Promise<unknown>>();
+  #stopping = false;
   /** Execution deadline and result size bound of local modules: the engine's limits, else the runner's. */
   readonly #timeoutMs: number;
   readonly #maxResponseSize: number;
@@ -169,7 +179,12 @@ export class WorkflowEngine extends EventEmitter {
       await trigger.registerTrigger(
         { triggerId: `trigger_${i}`, workflowId, method: subscription.method, payload: subscription.payload },
         (event) => {
-          this.#track(this.execute(workflowId, i, event)).catch((error: unknown) => {
+          if (this.#stopping) {
+            this.#log.warn({ workflowId, triggerIndex: i, eventId: event.eventId }, 'trigger event dropped: stopping');
+            return;
+          }
+          this.emit('trigger', { workflowId, triggerIndex: i, capabilityId: subscription.id } satisfies TriggerFired);
+          this.execute(workflowId, i, event).catch((error: unknown) => {
             this.#log.error({ workflowId, triggerIndex: i, err: error }, 'trigger event could not be executed');
           });
         },
@@ -210,10 +225,31 @@ export class WorkflowEngine extends EventEmitter {
   /**
    * Executes trigger event `event` for subscription `triggerIndex` of a deployed workflow, once per event:
    * the execution id is {@link computeExecutionId}, and an id already recorded is skipped (`duplicate`).
-   * Every execution that begins ends with a final record, succeeded or failed.
-   * @throws ExecutionError (`not_deployed`, `bad_trigger`) for an unknown workflow or trigger index.
+   * Every execution that begins ends with a final record, succeeded or failed (or interrupted, when the node stops
+   * before it ends). `options.timeoutMs` replaces the engine's execution deadline for this execution.
+   * @throws ExecutionError (`not_deployed`, `bad_trigger`) for an unknown workflow or trigger index; (`stopping`)
+   *   once {@link stopAccepting} was called.
    */
-  async execute(workflowId: string, triggerIndex: number, event: TriggerEvent): Promise<ExecutionReport> {
+  execute(
+    workflowId: string,
+    triggerIndex: number,
+    event: TriggerEvent,
+    options: { timeoutMs?: number } = {},
+  ): Promise<ExecutionReport> {
+    if (this.#stopping) {
+      return Promise.reject(
+        new ExecutionError('stopping', `the node is stopping; workflow ${workflowId} was not executed`),
+      );
+    }
+    return this.#track(this.#execute(workflowId, triggerIndex, event, options.timeoutMs ?? this.#timeoutMs));
+  }
+
+  async #execute(
+    workflowId: string,
+    triggerIndex: number,
+    event: TriggerEvent,
+    timeoutMs: number,
+  ): Promise<ExecutionReport> {
     const deployed = this.#workflows.get(workflowId);
     if (!deployed) throw new ExecutionError('not_deployed', `workflow ${workflowId} is not deployed`);
     const count = deployed.subscriptions.length;
@@ -240,10 +276,14 @@ export class WorkflowEngine extends EventEmitter {
       error: null,
       module: kind,
     });
-    if (!fresh) return { ...base, status: 'duplicate', durationMs: 0 };
+    if (!fresh) {
+      const duplicate: ExecutionReport = { ...base, status: 'duplicate', durationMs: 0 };
+      this.emit('execution', duplicate);
+      return duplicate;
+    }
 
     const started = performance.now();
-    const deadline = Date.now() + this.#timeoutMs;
+    const deadline = Date.now() + timeoutMs;
     const helper = new EngineExecutionHelper({
       registry: this.#options.registry,
       secrets: this.#options.secrets ?? NO_SECRETS,
@@ -278,13 +318,20 @@ export class WorkflowEngine extends EventEmitter {
     }
     const durationMs = performance.now() - started;
     const status = result.error === undefined ? 'succeeded' : 'failed';
-    await this.#options.store.finishExecution(executionId, {
-      status,
-      finishedAt: new Date(),
-      durationMs,
-      resultSummary: result.value ? summarizeResult(result.value) : null,
-      error: result.error ?? null,
-    });
+    try {
+      await this.#options.store.finishExecution(executionId, {
+        status,
+        finishedAt: new Date(),
+        durationMs,
+        resultSummary: result.value ? summarizeResult(result.value) : null,
+        error: result.error ?? null,
+      });
+    } catch (error) {
+      // A stopping node marks what is still running `interrupted` once its grace period is over; an execution that
+      // ends after that keeps that record.
+      if (!this.#stopping) throw error;
+      this.#log.warn({ workflowId, executionId, err: error }, 'execution ended after the node marked it interrupted');
+    }
     const report: ExecutionReport = { ...base, status, value: result.value, error: result.error, durationMs };
     this.#log.info(
       { workflowId, executionId, status, durationMs: Math.round(durationMs * 100) / 100 },
@@ -294,7 +341,38 @@ export class WorkflowEngine extends EventEmitter {
     return report;
   }
 
-  /** Waits for executions started by triggers, then undeploys every workflow. */
+  /** Executions begun and not yet ended (trigger-fired or called through `execute`). */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /**
+   * Stops taking work: trigger events are dropped from now on (logged), and `execute` rejects with
+   * ExecutionError `stopping`. In-flight executions go on. Idempotent.
+   */
+  stopAccepting(): void {
+    this.#stopping = true;
+  }
+
+  /**
+   * Waits for the in-flight executions to end, at most `graceMs` milliseconds.
+   * @returns true when none is left, false when the grace period ran out first.
+   */
+  async drain(graceMs: number): Promise<boolean> {
+    if (this.#inFlight.size === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, graceMs));
+    });
+    const done = Promise.allSettled([...this.#inFlight]).then(() => true as const);
+    try {
+      return await Promise.race([done, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits for executions in flight, then undeploys every workflow. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#inFlight]);
     for (const workflowId of [...this.#workflows.keys()]) await this.undeploy(workflowId);

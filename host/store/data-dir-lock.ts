@@ -14,11 +14,12 @@ export interface DataDirLock {
 }
 
 /**
- * Takes the lock of `dataDir` (which must exist) for this process.
+ * Takes the lock of `dataDir` (which must exist) for this process: the file `<dataDir>/<name>` (default
+ * `store.lock`; a running node also holds `node.lock`) holding this process's pid.
  * @throws HostError (code `store`) when a live process, this one included, holds it.
  */
-export function lockDataDir(dataDir: string): DataDirLock {
-  const file = path.join(dataDir, 'store.lock');
+export function lockDataDir(dataDir: string, name = 'store.lock'): DataDirLock {
+  const file = path.join(dataDir, name);
   for (let attempt = 0; attempt < 3; attempt++) {
     let fd: number;
     try {
@@ -69,4 +70,13 @@ function isAlive(pid: number): boolean {
     // EPERM: the process exists but belongs to another user.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * The pid of the live process holding the lock file `<dataDir>/<name>`, or undefined when there is none (no file,
+ * an unreadable one, or a holder that no longer exists).
+ */
+export function liveLockHolder(dataDir: string, name = 'store.lock'): number | undefined {
+  const holder = readHolder(path.join(dataDir, name));
+  return holder !== undefined && isAlive(holder) ? holder : undefined;
 }

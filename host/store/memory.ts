@@ -98,7 +98,7 @@ export class MemoryStore implements Store {
     let count = 0;
     for (const record of this.executions.values()) {
       if (record.status !== 'running') continue;
-      record.status = 'failed';
+      record.status = 'interrupted';
       record.finishedAt = new Date(now);
       record.durationMs = Math.max(0, now.getTime() - record.startedAt.getTime());
       record.error = INTERRUPTED_ERROR;

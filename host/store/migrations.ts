@@ -60,6 +60,19 @@ export const MIGRATIONS: readonly Migration[] = [
     // The SignedWorkflowRegistration as JSON text, kept byte for byte; null for specs deployed before.
     statements: ['ALTER TABLE cwh_workflows ADD COLUMN registration text'],
   },
+  {
+    version: 3,
+    name: 'interrupted executions',
+    // Executions a stopped or killed node left unfinished get their own status; those marked `failed` with the
+    // interruption error by earlier hosts are moved to it.
+    statements: [
+      'ALTER TABLE cwh_executions DROP CONSTRAINT IF EXISTS cwh_executions_status_check',
+      `ALTER TABLE cwh_executions ADD CONSTRAINT cwh_executions_status_check
+        CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted'))`,
+      `UPDATE cwh_executions SET status = 'interrupted'
+        WHERE status = 'failed' AND error = 'host stopped before the execution finished'`,
+    ],
+  },
 ];
 
 /** Key of the advisory lock that serialises hosts migrating the same Postgres database at once. */

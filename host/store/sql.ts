@@ -357,7 +357,7 @@ export class SqlStore implements Store {
   async markInterrupted(now: Date = new Date()): Promise<number> {
     const rows = await this.run('mark interrupted executions', () =>
       this.client.query<{ execution_id: string }>(
-        `UPDATE cwh_executions SET status = 'failed', finished_at = $1,
+        `UPDATE cwh_executions SET status = 'interrupted', finished_at = $1,
            duration_ms = GREATEST(0, EXTRACT(EPOCH FROM ($1::timestamptz - started_at)) * 1000), error = $2
          WHERE status = 'running' RETURNING execution_id`,
         [now, INTERRUPTED_ERROR],
@@ -366,7 +366,7 @@ export class SqlStore implements Store {
     if (rows.length > 0) {
       this.logger.warn(
         { count: rows.length, executionIds: rows.slice(0, 20).map((r) => r.execution_id) },
-        'executions interrupted by a host stop marked failed',
+        'executions interrupted by a host stop marked interrupted',
       );
     }
     return rows.length;

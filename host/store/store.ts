@@ -9,11 +9,17 @@
 import { HostError } from '../../sdk/protocol/errors.js';
 import type { SignedWorkflowRegistration } from '../../sdk/trust/owner-signature.js';
 
-/** Lifecycle of an execution: `running` until `finishExecution` sets a final status. */
-export type ExecutionStatus = 'running' | 'succeeded' | 'failed';
+/**
+ * Lifecycle of an execution: `running` until `finishExecution` sets `succeeded` or `failed`; `interrupted` when the
+ * node stopped (or was killed) before it finished (`markInterrupted`).
+ */
+export type ExecutionStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
 
 /** Final statuses accepted by `finishExecution`. */
-export type FinalExecutionStatus = Exclude<ExecutionStatus, 'running'>;
+export type FinalExecutionStatus = 'succeeded' | 'failed';
+
+/** Every execution status, in lifecycle order. */
+export const EXECUTION_STATUSES: readonly ExecutionStatus[] = ['running', 'succeeded', 'failed', 'interrupted'];
 
 /** Which module ran the execution. */
 export type ExecutionModuleKind = 'wasm' | 'confidential' | 'cre';
@@ -122,9 +128,10 @@ export interface Store {
   /** Records newest first (by `startedAt`, then `executionId`). */
   listExecutions(options?: ListExecutionsOptions): Promise<ExecutionRecord[]>;
   /**
-   * Run once at host start, before any execution: every record still `running` (left by a host that stopped or
-   * crashed) becomes `failed` with error `INTERRUPTED_ERROR` and `finishedAt` = now, so no execution is ever
-   * left without a final record. Resolves with the number of records changed. Assumes one host per database.
+   * Run once at host start, before any execution, and by a stopping node once its grace period is over: every
+   * record still `running` (left by a host that stopped or crashed) becomes `interrupted` with error
+   * `INTERRUPTED_ERROR` and `finishedAt` = now, so no execution is ever left without a final record. Resolves with
+   * the number of records changed. Assumes one host per database.
    */
   markInterrupted(now?: Date): Promise<number>;
 }
@@ -141,7 +148,7 @@ export const MAX_LIST_LIMIT = 10_000;
 
 const EXECUTION_ID = /^[0-9a-f]{64}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-const STATUSES: readonly ExecutionStatus[] = ['running', 'succeeded', 'failed'];
+const STATUSES = EXECUTION_STATUSES;
 const MODULES: readonly ExecutionModuleKind[] = ['wasm', 'confidential', 'cre'];
 
 /** Creates the error every store method throws for invalid input or a backend failure. */

@@ -234,7 +234,7 @@ describe('cwh deploy, trigger and executions: errors', () => {
       'list with a bad status',
       () => ['executions', 'list', '--status', 'done'],
       2,
-      '--status: expected one of running, succeeded, failed, got "done"',
+      '--status: expected one of running, succeeded, failed, interrupted, got "done"',
     ],
   ])(
     '%s fails with its exit code and says why',

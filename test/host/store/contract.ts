@@ -266,7 +266,10 @@ export function describeStoreContract(label: string, getStore: () => Store): voi
       [{ limit: 0 }, 'Expected `limit` to be an integer from 1 to 10000, got 0 (number)'],
       [{ limit: 2.5 }, 'Expected `limit` to be an integer from 1 to 10000, got 2.5 (number)'],
       [{ limit: 10_001 }, 'Expected `limit` to be an integer from 1 to 10000, got 10001 (number)'],
-      [{ status: 'done' }, 'Expected `status` to be one of running, succeeded, failed, got "done" (string)'],
+      [
+        { status: 'done' },
+        'Expected `status` to be one of running, succeeded, failed, interrupted, got "done" (string)',
+      ],
     ])('rejects list options %o', async (options, message) => {
       await expect(getStore().listExecutions(options as never)).rejects.toThrow(message);
     });
@@ -275,7 +278,10 @@ export function describeStoreContract(label: string, getStore: () => Store): voi
       [{ executionId: 'ABC' }, 'execution executionId: expected 64 lowercase hex characters, got "ABC" (string)'],
       [{ workflowId: '' }, 'execution workflowId: expected a non-empty string, got "" (string)'],
       [{ triggerIndex: -1 }, 'execution triggerIndex: expected null or a non-negative integer, got -1 (number)'],
-      [{ status: 'queued' }, 'execution status: expected one of running, succeeded, failed, got "queued" (string)'],
+      [
+        { status: 'queued' },
+        'execution status: expected one of running, succeeded, failed, interrupted, got "queued" (string)',
+      ],
       [{ module: 'native' }, 'execution module: expected one of wasm, confidential, cre, got "native" (string)'],
       [{ startedAt: new Date(Number.NaN) }, 'execution startedAt: expected a valid Date, got Invalid Date (Date)'],
       [{ finishedAt: new Date() }, 'execution finishedAt/durationMs: expected null while the status is running'],
@@ -287,7 +293,7 @@ export function describeStoreContract(label: string, getStore: () => Store): voi
       expect(await store.getExecution(record.executionId)).toBeUndefined();
     });
 
-    test('marks executions left running as failed, with a final record, and leaves finished ones alone', async () => {
+    test('marks executions left running as interrupted, with a final record, and leaves finished ones alone', async () => {
       const store = getStore();
       const started = new Date('2024-05-01T10:00:00.000Z');
       const now = new Date('2024-05-01T10:00:02.500Z');
@@ -306,7 +312,7 @@ export function describeStoreContract(label: string, getStore: () => Store): voi
       expect(await store.markInterrupted(now)).toBeGreaterThanOrEqual(1);
       expect(await store.getExecution(running.executionId)).toEqual({
         ...running,
-        status: 'failed',
+        status: 'interrupted',
         finishedAt: now,
         durationMs: 2500,
         error: INTERRUPTED_ERROR,
@@ -374,7 +380,7 @@ export async function expectSurvivesRestart(store: Store, reopen: () => Promise<
   const now = new Date('2024-01-01T00:00:04Z');
   expect(await reopened.markInterrupted(now)).toBeGreaterThanOrEqual(1);
   expect(await reopened.getExecution(running.executionId)).toMatchObject({
-    status: 'failed',
+    status: 'interrupted',
     finishedAt: now,
     durationMs: 1000,
     error: INTERRUPTED_ERROR,
