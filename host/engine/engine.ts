@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { ExecutionError, HostError } from '../../sdk/protocol/errors.js';
 import type { ExecuteRequest, ExecutionResult, TriggerSubscription } from '../../sdk/protocol/index.js';
 import type { ExecutionLimitsOptions, WasmRunner } from '../../sdk/runner/index.js';
-import type { ModuleV2 } from '../modules/module.js';
+import type { ModuleResult, ModuleV2 } from '../modules/module.js';
 import { WasmModule } from '../modules/wasm.js';
 import type { CapabilityRegistry, TriggerEvent } from '../registry/registry.js';
 import { type ExecutionModuleKind, type Store, summarizeResult, type WorkflowSpec } from '../store/store.js';
@@ -259,7 +259,7 @@ export class WorkflowEngine extends EventEmitter {
       logs: base.logs,
       donTime: startedAt,
     });
-    let result: ExecutionResult;
+    let result: ModuleResult;
     try {
       result = await module.execute(
         {
@@ -284,6 +284,8 @@ export class WorkflowEngine extends EventEmitter {
       durationMs,
       resultSummary: result.value ? summarizeResult(result.value) : null,
       error: result.error ?? null,
+      // The result attestation ConfidentialModule verified: it binds exactly this result (docs/protocol.md).
+      ...(result.attestation === undefined ? {} : { attestation: result.attestation }),
     });
     const report: ExecutionReport = { ...base, status, value: result.value, error: result.error, durationMs };
     this.#log.info(
