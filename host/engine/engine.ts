@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ExecutionError, HostError } from '../../sdk/protocol/errors.js';
-import type { ExecuteRequest, ExecutionResult, TriggerSubscription } from '../../sdk/protocol/index.js';
+import type { ExecuteRequest, TriggerSubscription } from '../../sdk/protocol/index.js';
 import type { ExecutionLimitsOptions, WasmRunner } from '../../sdk/runner/index.js';
 import type { ModuleResult, ModuleV2 } from '../modules/module.js';
 import { WasmModule } from '../modules/wasm.js';
