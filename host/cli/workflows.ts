@@ -10,7 +10,10 @@
  * - `cwh trigger <workflowId> [--index I] [--payload JSON|@FILE] [--json]` starts a node (plugins from
  *   plugins.yaml, started at first use), deploys the stored workflow without registering its triggers, and runs
  *   trigger subscription I once; confidential workflows run in the enclave plugin;
- * - `cwh executions list [--workflow ID] [--status S] [--limit N] [--json]`, `cwh executions show <id> [--json]`.
+ * - `cwh executions list [--workflow ID] [--status S] [--limit N] [--json]`, `cwh executions show <id> [--json]
+ *   [--verify [--plugins FILE] [--relay-config FILE] [--result FILE]]`: `--verify` re-checks a confidential
+ *   execution's result attestation from the stored record (host/modules/result-verification.ts) against the trusted
+ *   enclaves of plugins.yaml, and exits 1 when it is invalid.
  *
  *
  * When a node runs on `--data-dir` (`cwh node start`), every one of these goes through its admin API instead
@@ -19,9 +22,14 @@
  *
  * Exit codes: 0 success, 1 failure (including a failed execution), 2 bad usage.
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bytesText } from '../../sdk/protocol/index.js';
+import { ParamsError, validateEnclaveConfig, type EnclaveConfig } from '../../sdk/trust/index.js';
+import { loadPluginsFile } from '../config/plugins-yaml.js';
+import { resolveEnclaveTrustedValues } from '../modules/enclave-measurement.js';
+import { type StoredVerification, trustedEnclavesOf, verifyStoredExecution } from '../modules/result-verification.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { startNode } from '../node.js';
 import { DEFAULT_DATA_DIR, openStore } from '../store/sql.js';
@@ -181,6 +189,69 @@ interface TriggerFlags extends StoreFlags {
 }
 
 const STATUSES: readonly ExecutionStatus[] = EXECUTION_STATUSES;
+
+interface ShowFlags extends StoreFlags {
+  json?: boolean;
+  verify?: boolean;
+  plugins?: string;
+  relayConfig?: string;
+  result?: string;
+}
+
+/**
+ * Reads what `--verify` checks against: the trusted enclaves of plugins.yaml (`trustedValues: auto` measured as
+ * at host start), the expected relay DON config and the result value, each bounded.
+ * @throws UsageError (exit 2) for a missing plugins file, an unreadable or invalid `--relay-config`, an oversized
+ *   file; Error naming the file when plugins.yaml does not load or names no enclave.
+ */
+async function loadVerifyInputs(flags: ShowFlags): Promise<{
+  enclaves: ReturnType<typeof trustedEnclavesOf>;
+  expectedConfig?: EnclaveConfig;
+  resultValue?: Uint8Array;
+}> {
+  const file = flags.plugins ?? (existsSync('plugins.yaml') ? 'plugins.yaml' : undefined);
+  if (file === undefined) {
+    throw new UsageError('--plugins: no ./plugins.yaml; give the plugins.yaml whose enclave measurements you trust');
+  }
+  if (!existsSync(file)) throw new UsageError(`--plugins: file ${file} does not exist`);
+  const enclaves = trustedEnclavesOf(await resolveEnclaveTrustedValues(await loadPluginsFile(resolve(file))));
+  let expectedConfig: EnclaveConfig | undefined;
+  if (flags.relayConfig !== undefined) {
+    const bytes = readBoundedFile('--relay-config', flags.relayConfig, CLI_FILE_LIMITS.trustFileBytes);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    } catch (error) {
+      throw new UsageError(
+        `--relay-config: file ${flags.relayConfig} is not UTF-8 JSON (${(error as Error).message.slice(0, 200)})`,
+      );
+    }
+    try {
+      expectedConfig = validateEnclaveConfig(raw, '--relay-config');
+    } catch (error) {
+      if (error instanceof ParamsError) throw new UsageError(error.message);
+      throw error;
+    }
+  }
+  const resultValue =
+    flags.result === undefined
+      ? undefined
+      : readBoundedFile('--result', flags.result, CLI_FILE_LIMITS.payloadBytes * 16);
+  return {
+    enclaves,
+    ...(expectedConfig === undefined ? {} : { expectedConfig }),
+    ...(resultValue === undefined ? {} : { resultValue }),
+  };
+}
+
+function verdictLines(verdict: StoredVerification): [string, string][] {
+  const lines: [string, string][] = [
+    ['verify', verdict.valid ? 'valid' : `INVALID at step ${verdict.step}: ${verdict.error}`],
+  ];
+  for (const check of verdict.checks) lines.push([`  ${check.step}`, `${check.ok ? 'ok' : 'FAILED'}: ${check.detail}`]);
+  for (const warning of verdict.warnings) lines.push(['  warning', warning]);
+  return lines;
+}
 
 /** Registers `cwh deploy`, `cwh workflows list`, `cwh trigger` and `cwh executions list|show`. */
 export function registerWorkflowCommands(program: Command): void {
@@ -471,20 +542,48 @@ export function registerWorkflowCommands(program: Command): void {
       .command('show')
       .description('show one execution record')
       .argument('<executionId>', '64 hex characters')
-      .option('--json', 'print JSON'),
-  ).action(async (executionId: string, flags: StoreFlags & { json?: boolean }) => {
+      .option('--json', 'print JSON')
+      .option('--verify', "re-verify a confidential execution's result attestation from the stored record")
+      .option('--plugins <file>', 'with --verify: plugins.yaml with the trusted enclaves (default ./plugins.yaml)')
+      .option(
+        '--relay-config <file>',
+        'with --verify: JSON {signers, f, master_public_key, t} of the relay DON you expect the enclave to have used',
+      )
+      .option('--result <file>', 'with --verify: the result value you hold, checked against the attested sha256'),
+  ).action(async (executionId: string, flags: ShowFlags) => {
     parseHexId('<executionId>', executionId);
-    const record = await withStore(flags, (store) => store.getExecution(executionId));
-    if (!record) throw new Error(`no execution ${executionId} is recorded`);
-    if (flags.json) {
-      process.stdout.write(`${JSON.stringify(recordJson(record))}\n`);
-    } else {
-      const json = recordJson(record);
-      const width = Math.max(...Object.keys(json).map((k) => k.length));
-      for (const [key, value] of Object.entries(json)) {
-        process.stdout.write(`${key.padEnd(width)}  ${value === null ? '-' : String(value)}\n`);
+    if (!flags.verify) {
+      for (const flag of ['plugins', 'relayConfig', 'result'] as const) {
+        if (flags[flag] !== undefined) {
+          throw new UsageError(`--${flag === 'relayConfig' ? 'relay-config' : flag}: only with --verify`);
+        }
       }
     }
-    process.exitCode = 0;
+    const verifyInputs = flags.verify ? await loadVerifyInputs(flags) : undefined;
+    const record = await withStore(flags, (store) => store.getExecution(executionId));
+    if (!record) throw new Error(`no execution ${executionId} is recorded`);
+    const verdict = verifyInputs === undefined ? undefined : await verifyStoredExecution(record, verifyInputs);
+    if (flags.json) {
+      const json = { ...recordJson(record), ...(verdict === undefined ? {} : { verify: verdict }) };
+      process.stdout.write(`${JSON.stringify(json)}\n`);
+    } else {
+      const { attestation: _attestation, ...rest } = recordJson(record);
+      const lines: [string, string][] = Object.entries(rest).map(([k, v]) => [k, v === null ? '-' : String(v)]);
+      if (record.attestation === undefined) {
+        lines.push(['attestation', '-']);
+      } else {
+        const a = record.attestation;
+        lines.push(
+          ['attestation', `${a.document.length} base64 characters`],
+          ['  binaryHash', a.binaryHash],
+          ['  resultSha256', a.resultSha256],
+          ['  enclaveConfigDigest', a.enclaveConfigDigest],
+        );
+      }
+      if (verdict !== undefined) lines.push(...verdictLines(verdict));
+      const width = Math.max(...lines.map(([k]) => k.length));
+      for (const [key, value] of lines) process.stdout.write(`${key.padEnd(width)}  ${value}\n`);
+    }
+    process.exitCode = verdict === undefined || verdict.valid ? 0 : 1;
   });
 }

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ExecutionError, HostError } from '../../sdk/protocol/errors.js';
-import type { ExecuteRequest, ExecutionResult, TriggerSubscription } from '../../sdk/protocol/index.js';
+import type { ExecuteRequest, TriggerSubscription } from '../../sdk/protocol/index.js';
 import type { ExecutionLimitsOptions, WasmRunner } from '../../sdk/runner/index.js';
-import type { ModuleV2 } from '../modules/module.js';
+import type { ModuleResult, ModuleV2 } from '../modules/module.js';
 import { WasmModule } from '../modules/wasm.js';
 import type { CapabilityRegistry, TriggerEvent } from '../registry/registry.js';
 import { type ExecutionModuleKind, type Store, summarizeResult, type WorkflowSpec } from '../store/store.js';
@@ -299,7 +299,7 @@ export class WorkflowEngine extends EventEmitter {
       logs: base.logs,
       donTime: startedAt,
     });
-    let result: ExecutionResult;
+    let result: ModuleResult;
     try {
       result = await module.execute(
         {
@@ -325,6 +325,8 @@ export class WorkflowEngine extends EventEmitter {
         durationMs,
         resultSummary: result.value ? summarizeResult(result.value) : null,
         error: result.error ?? null,
+        // The result attestation ConfidentialModule verified: it binds exactly this result (docs/protocol.md).
+        ...(result.attestation === undefined ? {} : { attestation: result.attestation }),
       });
     } catch (error) {
       // A stopping node marks what is still running `interrupted` once its grace period is over; an execution that

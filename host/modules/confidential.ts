@@ -3,9 +3,19 @@
  * workflow on the host: every request (the subscribe phase and each trigger event) is delegated to the enclave
  * plugin, capability `confidential-workflows@1.0.0-alpha`, method `Execute` (architecture.md "Flow: a confidential
  * execution"; wire layout in sdk/protocol/confidential.ts).
+ *
+ * It trusts no result it cannot check: every `Execute` result must come with the enclave's result attestation
+ * (docs/protocol.md "Result attestation"), and the module verifies it before it hands the result to the engine —
+ * the document against the trusted measurements and CA roots of the enclave plugin's config (`enclaves`, as the
+ * relays check the enclave; `caRootsPEM: dev` takes the running enclave's dev root from its `Identity`), and its
+ * `user_data` against the binding it recomputes from the execution id, the workflow id, the binary hash it served,
+ * the result and the enclave_config digest. Any failure makes the execution fail with `result attestation: ...`;
+ * the unverified result is dropped.
  */
 import { createHash } from 'node:crypto';
+import { hexToBytes } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
+import { createEnclaveDocumentVerifier } from '../../sdk/confidential/enclave-policy.js';
 import {
   CONFIDENTIAL_EXECUTE_METHOD,
   CONFIDENTIAL_WORKFLOWS_CAPABILITY_ID,
@@ -13,13 +23,14 @@ import {
   parseConfidentialExecuteResponse,
 } from '../../sdk/protocol/confidential.js';
 import { ExecutionError } from '../../sdk/protocol/errors.js';
-import type { ExecuteRequest, ExecutionHelper, ExecutionResult } from '../../sdk/protocol/index.js';
+import { encodeBytes, type ExecuteRequest, type ExecutionHelper } from '../../sdk/protocol/index.js';
+import { bindExecutionResult, TrustError, type VerifiedAttestation } from '../../sdk/trust/index.js';
 import type { BinaryServer } from '../binaries/server.js';
 import type { CapabilityRegistry, ExecutableCapability } from '../registry/registry.js';
 import type { WorkflowSpec } from '../store/store.js';
 import type { WorkflowAttributes } from '../workflows/attributes.js';
 import { binaryUrlFor } from '../workflows/registry.js';
-import type { ExecuteOptions, ModuleV2 } from './module.js';
+import type { ExecuteOptions, ModuleResult, ModuleV2 } from './module.js';
 
 /** Options of {@link ConfidentialModule}. */
 export interface ConfidentialModuleOptions {
@@ -38,7 +49,16 @@ export interface ConfidentialModuleOptions {
    */
   binaries?: BinaryServer;
   logger: Logger;
+  /**
+   * Checks a result attestation document against the trusted enclaves and resolves with it verified, or throws a
+   * TrustError naming the failed step. Default: {@link createEnclaveDocumentVerifier} over the enclave plugin's
+   * registry config (its `enclaves`) and, for `caRootsPEM: dev`, its `Identity`.
+   */
+  verifyDocument?: (document: Uint8Array, expectedUserData: Uint8Array) => Promise<VerifiedAttestation>;
 }
+
+/** The prefix of every error of a result attestation that does not verify. */
+export const RESULT_ATTESTATION_ERROR = 'result attestation';
 
 const CAPABILITY = CONFIDENTIAL_WORKFLOWS_CAPABILITY_ID;
 
@@ -47,6 +67,7 @@ export class ConfidentialModule implements ModuleV2 {
   readonly #options: ConfidentialModuleOptions;
   readonly #binaryHash: string;
   readonly #log: Logger;
+  readonly #verifyDocument: (document: Uint8Array, expectedUserData: Uint8Array) => Promise<VerifiedAttestation>;
   #binaryUrl: string | null = null;
   #published = false;
   #started = false;
@@ -74,6 +95,26 @@ export class ConfidentialModule implements ModuleV2 {
       });
     }
     this.#log = options.logger.child({ component: 'confidential', workflowId: spec.workflowId });
+    const { registry } = options;
+    this.#verifyDocument =
+      options.verifyDocument ??
+      createEnclaveDocumentVerifier(
+        {
+          registryConfig: async (id) => registry.getConfig(id),
+          executeCapability: (id, method, payload) =>
+            registry.getExecutable(id).execute({
+              method,
+              payload,
+              metadata: {
+                workflowId: spec.workflowId,
+                workflowExecutionId: '0'.repeat(64),
+                owner: spec.owner,
+                referenceId: 'result-attestation',
+              },
+            }),
+        },
+        CAPABILITY,
+      );
   }
 
   /** SHA-256 of the binary the enclave must run, 64 lowercase hex. */
@@ -123,11 +164,7 @@ export class ConfidentialModule implements ModuleV2 {
    * capability, a failed call, an enclave error, an empty or malformed response.
    * @throws ExecutionError (`closed`, `not_started`) when the module is not usable
    */
-  async execute(
-    request: ExecuteRequest,
-    helper: ExecutionHelper,
-    options: ExecuteOptions = {},
-  ): Promise<ExecutionResult> {
+  async execute(request: ExecuteRequest, helper: ExecutionHelper, options: ExecuteOptions = {}): Promise<ModuleResult> {
     if (this.#closed) throw new ExecutionError('closed', 'module is closed');
     if (!this.#started || this.#binaryUrl === null) throw new ExecutionError('not_started', 'module was not started');
     const { spec, attributes } = this.#options;
@@ -190,8 +227,56 @@ export class ConfidentialModule implements ModuleV2 {
       };
     }
     for (const line of parsed.logs) helper.emitUserLog(line);
+    const verified = await this.#verifyResult(parsed, executionId);
+    if ('error' in verified) {
+      this.#log.warn({ executionId, enclavePid: parsed.enclave.pid, error: verified.error }, 'result refused');
+      return { error: verified.error };
+    }
     this.#log.debug({ executionId, enclavePid: parsed.enclave.pid }, 'confidential execution finished');
-    return parsed.result;
+    return { ...parsed.result, attestation: verified.attestation };
+  }
+
+  /**
+   * Verifies the result attestation of one `Execute` response: the binding is recomputed here from what this host
+   * asked for (execution id, workflow id, the binary hash it served) and what came back (result, enclave_config
+   * digest), and the document must carry it and verify against the trusted enclaves.
+   * @returns the attestation to record, or `{error}` starting with `result attestation: `.
+   */
+  async #verifyResult(
+    parsed: ReturnType<typeof parseConfidentialExecuteResponse>,
+    executionId: string,
+  ): Promise<{ attestation: NonNullable<ModuleResult['attestation']> } | { error: string }> {
+    const prefix = `${RESULT_ATTESTATION_ERROR}: `;
+    const carried = parsed.attestation;
+    if (carried === undefined) {
+      return { error: `${prefix}the enclave's response carries no result attestation; the result is not recorded` };
+    }
+    let binding: ReturnType<typeof bindExecutionResult>;
+    try {
+      binding = bindExecutionResult({
+        executionId,
+        workflowId: this.#options.spec.workflowId,
+        binaryHash: this.#binaryHash,
+        result: parsed.result,
+        enclaveConfigDigest: hexToBytes(carried.enclaveConfigDigest),
+      });
+    } catch (error) {
+      return { error: `${prefix}cannot compute the binding: ${(error as Error).message}` };
+    }
+    try {
+      await this.#verifyDocument(carried.document, binding.userData);
+    } catch (error) {
+      if (error instanceof TrustError) return { error: `${prefix}${error.message}; the result is not recorded` };
+      return { error: `${prefix}cannot be checked: ${(error as Error).message.slice(0, 300)}` };
+    }
+    return {
+      attestation: {
+        document: encodeBytes(carried.document),
+        enclaveConfigDigest: carried.enclaveConfigDigest,
+        resultSha256: binding.resultSha256,
+        binaryHash: this.#binaryHash,
+      },
+    };
   }
 
   #capability(): ExecutableCapability {

@@ -1,4 +1,5 @@
 import type { ExecuteRequest, ExecutionHelper, ExecutionResult } from '../../sdk/protocol/index.js';
+import type { ExecutionAttestation } from '../store/store.js';
 
 export type { ExecutionHelper } from '../../sdk/protocol/index.js';
 
@@ -8,6 +9,14 @@ export interface ExecuteOptions {
   deadline?: number;
   /** Aborts the execution (the worker running it is replaced). */
   signal?: AbortSignal;
+}
+
+/**
+ * What a module answers: the `ExecutionResult`, plus, for the ConfidentialModule, the enclave's result attestation
+ * it verified (the engine records it with the execution).
+ */
+export interface ModuleResult extends ExecutionResult {
+  attestation?: ExecutionAttestation;
 }
 
 /**
@@ -24,5 +33,5 @@ export interface ModuleV2 {
    * come back as `{error}`.
    * @throws ExecutionError only when the module itself is unusable (closed, not started).
    */
-  execute(request: ExecuteRequest, helper: ExecutionHelper, options?: ExecuteOptions): Promise<ExecutionResult>;
+  execute(request: ExecuteRequest, helper: ExecutionHelper, options?: ExecuteOptions): Promise<ModuleResult>;
 }

@@ -132,9 +132,11 @@ function copySpec(spec: WorkflowSpec): WorkflowSpec {
 }
 
 function copyRecord(record: ExecutionRecord): ExecutionRecord {
+  const { attestation, ...rest } = record;
   return {
-    ...record,
+    ...rest,
     startedAt: new Date(record.startedAt),
     finishedAt: record.finishedAt === null ? null : new Date(record.finishedAt),
+    ...(attestation === undefined ? {} : { attestation: { ...attestation } }),
   };
 }

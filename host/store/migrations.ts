@@ -73,6 +73,23 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE status = 'failed' AND error = 'host stopped before the execution finished'`,
     ],
   },
+  {
+    version: 4,
+    name: 'result attestations of confidential executions',
+    // The enclave's result attestation (base64 COSE_Sign1) and what it binds (docs/protocol.md "Result
+    // attestation"): all four set, or all four null (local executions, older records).
+    statements: [
+      'ALTER TABLE cwh_executions ADD COLUMN result_attestation text',
+      'ALTER TABLE cwh_executions ADD COLUMN enclave_config_digest text',
+      'ALTER TABLE cwh_executions ADD COLUMN result_sha256 text',
+      'ALTER TABLE cwh_executions ADD COLUMN attested_binary_hash text',
+      `ALTER TABLE cwh_executions ADD CONSTRAINT cwh_executions_attestation_complete CHECK (
+        (result_attestation IS NULL AND enclave_config_digest IS NULL AND result_sha256 IS NULL
+          AND attested_binary_hash IS NULL)
+        OR (result_attestation IS NOT NULL AND enclave_config_digest IS NOT NULL AND result_sha256 IS NOT NULL
+          AND attested_binary_hash IS NOT NULL))`,
+    ],
+  },
 ];
 
 /** Key of the advisory lock that serialises hosts migrating the same Postgres database at once. */

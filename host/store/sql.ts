@@ -176,11 +176,19 @@ interface ExecutionRow {
   duration_ms: number | null;
   result_summary: string | null;
   error: string | null;
+  result_attestation: string | null;
+  enclave_config_digest: string | null;
+  result_sha256: string | null;
+  attested_binary_hash: string | null;
 }
 
 const WORKFLOW_COLUMNS =
   'workflow_id, owner, name, tag, binary_url, binary_hash, config, attributes, created_at, registration';
 const EXECUTION_COLUMNS =
+  'execution_id, workflow_id, trigger_index, event_id, status, module, started_at, finished_at, duration_ms, ' +
+  'result_summary, error, result_attestation, enclave_config_digest, result_sha256, attested_binary_hash';
+/** The columns `beginExecution` writes (a running record has no attestation). */
+const BEGIN_COLUMNS =
   'execution_id, workflow_id, trigger_index, event_id, status, module, started_at, finished_at, duration_ms, ' +
   'result_summary, error';
 
@@ -297,7 +305,7 @@ export class SqlStore implements Store {
     const r = checkExecutionRecord(record);
     const rows = await this.run('begin execution', () =>
       this.client.query(
-        `INSERT INTO cwh_executions (${EXECUTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        `INSERT INTO cwh_executions (${BEGIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (execution_id) DO NOTHING RETURNING execution_id`,
         [
           r.executionId,
@@ -321,9 +329,21 @@ export class SqlStore implements Store {
     const o = checkExecutionOutcome(executionId, outcome);
     const rows = await this.run('finish execution', () =>
       this.client.query<ExecutionRow>(
-        `UPDATE cwh_executions SET status = $2, finished_at = $3, duration_ms = $4, result_summary = $5, error = $6
+        `UPDATE cwh_executions SET status = $2, finished_at = $3, duration_ms = $4, result_summary = $5, error = $6,
+           result_attestation = $7, enclave_config_digest = $8, result_sha256 = $9, attested_binary_hash = $10
          WHERE execution_id = $1 AND status = 'running' RETURNING ${EXECUTION_COLUMNS}`,
-        [executionId, o.status, o.finishedAt, o.durationMs, o.resultSummary, o.error],
+        [
+          executionId,
+          o.status,
+          o.finishedAt,
+          o.durationMs,
+          o.resultSummary,
+          o.error,
+          o.attestation?.document ?? null,
+          o.attestation?.enclaveConfigDigest ?? null,
+          o.attestation?.resultSha256 ?? null,
+          o.attestation?.binaryHash ?? null,
+        ],
       ),
     );
     if (rows[0] !== undefined) return toRecord(rows[0]);
@@ -440,5 +460,18 @@ function toRecord(row: ExecutionRow): ExecutionRecord {
     resultSummary: row.result_summary,
     error: row.error,
     module: row.module,
+    ...(row.result_attestation === null ||
+    row.enclave_config_digest === null ||
+    row.result_sha256 === null ||
+    row.attested_binary_hash === null
+      ? {}
+      : {
+          attestation: {
+            document: row.result_attestation,
+            enclaveConfigDigest: row.enclave_config_digest,
+            resultSha256: row.result_sha256,
+            binaryHash: row.attested_binary_hash,
+          },
+        }),
   };
 }

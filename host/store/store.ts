@@ -44,7 +44,31 @@ export interface ExecutionRecord {
   /** The error message when `failed`; never holds secret values. */
   error: string | null;
   module: ExecutionModuleKind;
+  /**
+   * The enclave's attestation of the result of a confidential execution, as ConfidentialModule verified it before
+   * recording (absent for local executions, host-side failures, and records from before migration 3).
+   */
+  attestation?: ExecutionAttestation;
 }
+
+/**
+ * A recorded result attestation (docs/protocol.md "Result attestation"): enough to re-check it later with
+ * `cwh executions show --verify`. The result kind is `value` for a `succeeded` record and `error` for a `failed`
+ * one, whose `error` is then the attested error text.
+ */
+export interface ExecutionAttestation {
+  /** COSE_Sign1 attestation document, standard base64, at most {@link MAX_ATTESTATION_DOCUMENT_CHARS} characters. */
+  document: string;
+  /** SHA-256 of the enclave_config block the enclave bound, 64 lowercase hex. */
+  enclaveConfigDigest: string;
+  /** SHA-256 of the result bytes (the value, or the UTF-8 error text), 64 lowercase hex. */
+  resultSha256: string;
+  /** SHA-256 of the binary the host served and the enclave ran, 64 lowercase hex. */
+  binaryHash: string;
+}
+
+/** Longest stored attestation document, in base64 characters (a 64 KiB document). */
+export const MAX_ATTESTATION_DOCUMENT_CHARS = Math.ceil((64 * 1024) / 3) * 4;
 
 /** The final part of an execution record, written once by `finishExecution`. */
 export interface ExecutionOutcome {
@@ -54,6 +78,8 @@ export interface ExecutionOutcome {
   durationMs: number;
   resultSummary: string | null;
   error: string | null;
+  /** The verified result attestation of a confidential execution; see {@link ExecutionRecord.attestation}. */
+  attestation?: ExecutionAttestation;
 }
 
 /** A deployed workflow. */
@@ -210,6 +236,9 @@ export function checkExecutionRecord(record: ExecutionRecord): ExecutionRecord {
     });
   }
   checkDate(record.startedAt, 'startedAt', id);
+  if (record.attestation !== undefined) {
+    throw storeError('execution attestation: only finishExecution records an attestation', { executionId: id });
+  }
   if (record.status === 'running') {
     if (record.finishedAt !== null || record.durationMs !== null) {
       throw storeError('execution finishedAt/durationMs: expected null while the status is running', {
@@ -239,7 +268,41 @@ export function checkExecutionOutcome(executionId: string, outcome: ExecutionOut
   }
   checkDate(outcome.finishedAt, 'finishedAt', executionId);
   checkDuration(outcome.durationMs, executionId);
-  return { ...outcome, resultSummary: clipText(outcome.resultSummary), error: clipText(outcome.error) };
+  if (outcome.attestation !== undefined) checkAttestation(outcome.attestation, executionId);
+  const { attestation, ...rest } = outcome;
+  return {
+    ...rest,
+    resultSummary: clipText(outcome.resultSummary),
+    error: clipText(outcome.error),
+    ...(attestation === undefined ? {} : { attestation: { ...attestation } }),
+  };
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function checkAttestation(attestation: ExecutionAttestation, executionId: string): void {
+  if (typeof attestation !== 'object' || attestation === null) {
+    throw storeError(`execution attestation: expected an object, got ${describeValue(attestation)}`, { executionId });
+  }
+  const { document } = attestation;
+  if (typeof document !== 'string' || document.length === 0 || document.length > MAX_ATTESTATION_DOCUMENT_CHARS) {
+    throw storeError(
+      `execution attestation.document: expected 1 to ${MAX_ATTESTATION_DOCUMENT_CHARS} base64 characters, got ${typeof document === 'string' ? `${document.length} characters` : describeValue(document)}`,
+      { executionId },
+    );
+  }
+  if (!BASE64.test(document)) {
+    throw storeError('execution attestation.document: expected standard base64', { executionId });
+  }
+  for (const field of ['enclaveConfigDigest', 'resultSha256', 'binaryHash'] as const) {
+    const value = attestation[field];
+    if (typeof value !== 'string' || !SHA256_HEX.test(value)) {
+      throw storeError(
+        `execution attestation.${field}: expected 64 lowercase hex characters, got ${describeValue(value)}`,
+        { executionId },
+      );
+    }
+  }
 }
 
 function checkDuration(value: unknown, executionId: string): void {

@@ -5,6 +5,11 @@
  *   request, fetches the binary by `binary_url` (cached by hash, within `maxCacheBytes`), verifies its sha256
  *   (`binary hash mismatch: expected X, got Y`), and runs it with the host's WASM runner (sdk/runner) and the
  *   same default limits. The first user log line names this process: `[enclave] pid <pid> ...`.
+ *   Every result it returns (a value, a workflow-level error, the subscribe phase's subscriptions) carries a
+ *   result attestation: an attestation document whose `user_data` binds the execution id, workflow id, binary
+ *   hash, the result and the digest of the relay client's enclave_config (docs/protocol.md "Result attestation").
+ *   Enclave-level failures (invalid request, refused registration, fetch, hash mismatch) are capability errors
+ *   and carry none.
  * - `Identity`: `{pid, public_key, measurement, attestation_root_pem}` of this enclave process.
  *
  * Capability calls and secret requests of the workflow go out through the relay client built from `relay` by the
@@ -30,6 +35,8 @@ import {
   UNCONFIGURED_RELAY,
 } from '../../sdk/protocol/confidential.js';
 import { type ExecutionLimitsOptions, resolveExecutionLimits, WasmRunner } from '../../sdk/runner/index.js';
+import { bindExecutionResult, enclaveConfigDigest } from '../../sdk/trust/index.js';
+import type { EnclaveConfig as RelayEnclaveConfig } from '../../sdk/trust/relay-params.js';
 import {
   BinaryCache,
   DEFAULT_FETCH_TIMEOUT_MS,
@@ -169,6 +176,25 @@ export function createEnclavePlugin(options: EnclavePluginOptions = {}): Plugin<
             deadline,
             signal: ctx.signal,
           });
+          // The relay client's enclave_config, as sent to the relay DON; without one, the empty block's digest.
+          let relayConfig: RelayEnclaveConfig | undefined;
+          try {
+            relayConfig = await relay.enclaveConfig?.();
+          } catch (error) {
+            ctx.log.warn(
+              { executionId: execution.executionId, err: (error as Error).message.slice(0, 300) },
+              'enclave_config unavailable: the result attestation binds the empty enclave_config block',
+            );
+          }
+          const configDigest = enclaveConfigDigest(relayConfig);
+          const binding = bindExecutionResult({
+            executionId: execution.executionId,
+            workflowId: execution.workflowId,
+            binaryHash: execution.binaryHash,
+            result,
+            enclaveConfigDigest: configDigest,
+          });
+          const document = await identity.attest({ userData: binding.userData });
           ctx.log.info(
             {
               workflowId: execution.workflowId,
@@ -183,6 +209,7 @@ export function createEnclavePlugin(options: EnclavePluginOptions = {}): Plugin<
             result,
             logs,
             enclave: { pid: process.pid, publicKey: bytesToHex(identity.publicKey) },
+            attestation: { document, enclaveConfigDigest: bytesToHex(configDigest) },
           });
         },
         [CONFIDENTIAL_IDENTITY_METHOD]: () => {

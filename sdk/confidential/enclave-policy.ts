@@ -13,6 +13,7 @@ import {
   secretsGetBinding,
   TrustError,
   type TrustStep,
+  type VerifiedAttestation,
   verifyAttestation,
 } from '../trust/index.js';
 
@@ -95,15 +96,38 @@ export async function checkEnclaveAttestation(
   enclaves: readonly TrustedEnclave[],
   options: { at?: number; devRoots?: readonly string[] } = {},
 ): Promise<void> {
-  const { at } = options;
   if (params.attestation === undefined || params.attestation === '') {
     throw new TrustError('payload', 'attestation is required');
   }
+  const document = new Uint8Array(Buffer.from(params.attestation, 'base64'));
+  const expectedUserData = method === 'secrets.get' ? secretsGetBinding(params) : capabilityExecuteBinding(params);
+  await verifyEnclaveDocument(document, enclaves, { ...options, expectedUserData });
+}
+
+/**
+ * Verifies an enclave's attestation document against the trusted enclaves: chain to one entry's roots (the AWS
+ * Nitro root when it lists none; `devRoots` for `caRootsPEM: "dev"`), PCR0/1/2 equal to one of that entry's sets,
+ * `user_data` equal to `expectedUserData`. Several entries may match; the first that accepts wins. Used for relay
+ * requests ({@link checkEnclaveAttestation}) and for result attestations (host/modules/confidential.ts,
+ * `cwh executions show --verify`).
+ * @param document - COSE_Sign1 bytes, at most 64 KiB.
+ * @param options.expectedUserData - the 32-byte binding the document must carry.
+ * @param options.at - evaluation time, epoch ms (default now); the 5-minute freshness rule is relative to it.
+ * @param options.devRoots - roots (PEM or DER) for entries with `caRootsPEM: "dev"`; without them such an entry
+ *   trusts no root.
+ * @returns the verified document (of the first entry that accepted it).
+ * @throws TrustError whose step is that of the most advanced failure over all entries (`pcrs: ...`,
+ *   `user_data: ...`), or step `pcrs` when no enclave is trusted.
+ */
+export async function verifyEnclaveDocument(
+  document: Uint8Array,
+  enclaves: readonly TrustedEnclave[],
+  options: { expectedUserData: Uint8Array; at?: number; devRoots?: readonly (string | Uint8Array)[] },
+): Promise<VerifiedAttestation> {
+  const { at, expectedUserData } = options;
   if (enclaves.length === 0) {
     throw new TrustError('pcrs', 'no enclave is trusted (the enclave registry config lists no enclaves)');
   }
-  const document = new Uint8Array(Buffer.from(params.attestation, 'base64'));
-  const expectedUserData = method === 'secrets.get' ? secretsGetBinding(params) : capabilityExecuteBinding(params);
   let best: TrustError | undefined;
   for (const enclave of enclaves) {
     const roots = enclave.devRoot ? [...(options.devRoots ?? [])] : enclave.roots;
@@ -113,14 +137,13 @@ export async function checkEnclaveAttestation(
       continue;
     }
     try {
-      await verifyAttestation(document, {
+      return await verifyAttestation(document, {
         trustedMeasurements: enclave.trustedValues,
         expectedUserData,
         allowDebug: enclave.allowDebug,
         ...(roots === undefined ? {} : { roots }),
         ...(at === undefined ? {} : { at }),
       });
-      return;
     } catch (error) {
       if (!(error instanceof TrustError)) throw error;
       if (best === undefined || STEP_ORDER.indexOf(error.step) > STEP_ORDER.indexOf(best.step)) best = error;
@@ -143,33 +166,57 @@ export interface PolicyHost {
 const DEV_ROOT_TTL_MS = 2000;
 
 /**
- * The per-request attestation check of a plugin (relay or vault): reads the trusted enclaves from the registry
- * config of `enclaveCapability` on every call and, for entries with `caRootsPEM: "dev"`, the running enclave's dev
- * root from its `Identity` method (cached for 2 s, fetched again when a chain check fails).
- * @returns `check(kind, params)`, throwing like {@link checkEnclaveAttestation}; a missing or invalid registry
- *   config throws a plain Error (an internal error, not an attestation verdict).
+ * The per-document attestation check against the enclave's registry config: reads the trusted enclaves from
+ * `host.registryConfig(enclaveCapability)` on every call and, for entries with `caRootsPEM: "dev"`, the running
+ * enclave's dev root from its `Identity` method (cached for 2 s, fetched again when a chain check fails).
+ * @returns `verify(document, expectedUserData)`, resolving with the verified document and throwing like
+ *   {@link verifyEnclaveDocument}; a missing or invalid registry config, or a failed `Identity`, throws a plain
+ *   Error (an internal error, not an attestation verdict).
  */
-export function createEnclavePolicyChecker(host: PolicyHost, enclaveCapability: string) {
+export function createEnclaveDocumentVerifier(host: PolicyHost, enclaveCapability: string) {
   let devRoot: { pem: string; fetchedMs: number } | undefined;
   const fetchDevRoot = async (): Promise<string[]> => {
     if (devRoot !== undefined && Date.now() - devRoot.fetchedMs < DEV_ROOT_TTL_MS) return [devRoot.pem];
     const answer = await host.executeCapability(enclaveCapability, CONFIDENTIAL_IDENTITY_METHOD, new Uint8Array());
-    if (answer.error !== undefined) throw new Error(`enclave Identity failed: ${answer.error}`);
-    const pem = (JSON.parse(new TextDecoder().decode(answer.payload)) as { attestation_root_pem?: unknown })
-      .attestation_root_pem;
+    if (answer.error !== undefined) throw new Error(`enclave Identity failed: ${answer.error.slice(0, 300)}`);
+    let pem: unknown;
+    try {
+      pem = (JSON.parse(new TextDecoder().decode(answer.payload)) as { attestation_root_pem?: unknown })
+        .attestation_root_pem;
+    } catch {
+      throw new Error('enclave Identity answered something that is not JSON');
+    }
     if (typeof pem !== 'string' || pem.length === 0) throw new Error('enclave Identity has no attestation_root_pem');
     devRoot = { pem, fetchedMs: Date.now() };
     return [pem];
   };
-  return async (kind: BoundMethod, params: { attestation?: string }): Promise<void> => {
+  return async (document: Uint8Array, expectedUserData: Uint8Array): Promise<VerifiedAttestation> => {
     const enclaves = parseEnclavePolicy(await host.registryConfig(enclaveCapability));
-    if (!needsDevRoots(enclaves)) return checkEnclaveAttestation(kind, params, enclaves);
+    if (!needsDevRoots(enclaves)) return verifyEnclaveDocument(document, enclaves, { expectedUserData });
     try {
-      return await checkEnclaveAttestation(kind, params, enclaves, { devRoots: await fetchDevRoot() });
+      return await verifyEnclaveDocument(document, enclaves, { expectedUserData, devRoots: await fetchDevRoot() });
     } catch (error) {
       if (!(error instanceof TrustError) || error.step !== 'chain' || devRoot === undefined) throw error;
       devRoot = undefined; // the enclave may have restarted with a new dev root
-      return checkEnclaveAttestation(kind, params, enclaves, { devRoots: await fetchDevRoot() });
+      return verifyEnclaveDocument(document, enclaves, { expectedUserData, devRoots: await fetchDevRoot() });
     }
+  };
+}
+
+/**
+ * The per-request attestation check of a plugin (relay or vault): {@link createEnclaveDocumentVerifier} with the
+ * binding of the relay params.
+ * @returns `check(kind, params)`, throwing like {@link checkEnclaveAttestation}; a missing or invalid registry
+ *   config throws a plain Error (an internal error, not an attestation verdict).
+ */
+export function createEnclavePolicyChecker(host: PolicyHost, enclaveCapability: string) {
+  const verify = createEnclaveDocumentVerifier(host, enclaveCapability);
+  return async (kind: BoundMethod, params: { attestation?: string }): Promise<void> => {
+    if (params.attestation === undefined || params.attestation === '') {
+      throw new TrustError('payload', 'attestation is required');
+    }
+    const document = new Uint8Array(Buffer.from(params.attestation, 'base64'));
+    const expectedUserData = kind === 'secrets.get' ? secretsGetBinding(params) : capabilityExecuteBinding(params);
+    await verify(document, expectedUserData);
   };
 }

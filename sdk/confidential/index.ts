@@ -5,11 +5,13 @@
 export {
   type BoundMethod,
   checkEnclaveAttestation,
+  createEnclaveDocumentVerifier,
   createEnclavePolicyChecker,
   needsDevRoots,
   type PolicyHost,
   parseEnclavePolicy,
   type TrustedEnclave,
+  verifyEnclaveDocument,
 } from './enclave-policy.js';
 export { createRelayClient, RelayClient, type RelayClientOptions, type RelayTarget } from './relay-client.js';
 export {

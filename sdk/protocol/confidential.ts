@@ -12,13 +12,19 @@
  *                         execute_request: {config (base64), subscribe?: true, trigger?: {id, payload (base64)},
  *                                           max_response_size}}}
  * response = {result: {value? (base64) | error? | trigger_subscriptions?: [{id, method, payload (base64)}]},
- *             logs: [string], enclave: {pid, public_key (hex, 32-byte X25519)}}
+ *             logs: [string], enclave: {pid, public_key (hex, 32-byte X25519)},
+ *             result_attestation: base64 COSE_Sign1 (at most 64 KiB), enclave_config_digest: 64 hex}
  * ```
+ * `result_attestation` is the enclave's attestation document whose `user_data` binds the execution id, workflow
+ * id, binary hash, the result and `enclave_config_digest` (docs/protocol.md "Result attestation",
+ * sdk/trust/result-attestation.ts). The parser accepts a response without it (older enclaves); the host's
+ * ConfidentialModule refuses to record such a result.
  * A workflow-level failure (guest error, exceeded limit) is `result.error` in a successful response; an enclave-level
  * failure (invalid request, binary fetch, `binary hash mismatch: expected X, got Y`) is the capability's `{error}`.
  */
 import { z } from 'zod';
 import type { SignedWorkflowRegistration } from '../trust/owner-signature.js';
+import type { EnclaveConfig as RelayEnclaveConfig } from '../trust/relay-params.js';
 import {
   type CapabilityRequest,
   type CapabilityResponse,
@@ -85,6 +91,16 @@ export interface ConfidentialExecuteResponse {
     /** The enclave's ephemeral X25519 public key, 64 hex characters. */
     publicKey: string;
   };
+  /** The enclave's attestation of `result` (docs/protocol.md "Result attestation"). */
+  attestation?: ResultAttestationWire;
+}
+
+/** A result attestation as it travels with an `Execute` response. */
+export interface ResultAttestationWire {
+  /** COSE_Sign1 attestation document bytes (at most 64 KiB). */
+  document: Uint8Array;
+  /** SHA-256 of the enclave_config block the enclave used, 64 lowercase hex characters. */
+  enclaveConfigDigest: string;
 }
 
 /** What `Identity` answers: the running enclave's process, key and measurement. */
@@ -152,6 +168,13 @@ export interface EnclaveRelay {
     request: CapabilityRequest,
     signal?: AbortSignal,
   ): Promise<CapabilityResponse>;
+  /**
+   * The enclave_config (`{signers, f, master_public_key, t}` of the relay DON) this relay client sends with every
+   * relay request; optional. The enclave binds `SHA-256(enclave_config block)` of it into every result
+   * attestation; without this method, or when it resolves undefined or throws, it binds the digest of the empty
+   * block (SHA-256 of no bytes), which no expected DON config matches.
+   */
+  enclaveConfig?(): Promise<RelayEnclaveConfig | undefined>;
   /** Releases connections; optional. */
   close?(): Promise<void> | void;
 }
@@ -178,6 +201,8 @@ export const UNCONFIGURED_RELAY: EnclaveRelay = Object.freeze({
 });
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/** Longest `result_attestation` accepted: the base64 of a 64 KiB document. */
+export const MAX_RESULT_ATTESTATION_BASE64_CHARS = Math.ceil((64 * 1024) / 3) * 4;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const REQUIRED = 'required';
 
@@ -231,11 +256,11 @@ const requestSchema = z
     execution: z
       .object(
         {
-          workflow_id: str('a non-empty string'),
+          workflow_id: hash,
           binary_url: str('an http(s) URL').url('expected an http(s) URL'),
           binary_hash: hash,
           owner: str('an EVM address').regex(/^0x[0-9a-fA-F]{40}$/, 'expected an EVM address (0x + 40 hex)'),
-          execution_id: str('a non-empty string'),
+          execution_id: hash,
           execute_request: executeRequestSchema,
         },
         { required_error: REQUIRED, invalid_type_error: 'expected an object' },
@@ -261,8 +286,15 @@ const responseSchema = z
       ),
     logs: z.array(z.string()),
     enclave: z.object({ pid: z.number().int().min(1), public_key: z.string().regex(/^[0-9a-f]{64}$/) }).strict(),
+    result_attestation: base64
+      .max(MAX_RESULT_ATTESTATION_BASE64_CHARS, `expected at most ${MAX_RESULT_ATTESTATION_BASE64_CHARS} characters`)
+      .optional(),
+    enclave_config_digest: hash.optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => (r.result_attestation === undefined) === (r.enclave_config_digest === undefined), {
+    message: 'result_attestation and enclave_config_digest come together',
+  });
 
 function formatZodIssue(what: string, issue: z.ZodIssue): string {
   const where = issue.path
@@ -367,6 +399,12 @@ export function encodeConfidentialExecuteResponse(response: ConfidentialExecuteR
       result: wireResult,
       logs: response.logs,
       enclave: { pid: response.enclave.pid, public_key: response.enclave.publicKey },
+      ...(response.attestation === undefined
+        ? {}
+        : {
+            result_attestation: encodeBytes(response.attestation.document),
+            enclave_config_digest: response.attestation.enclaveConfigDigest,
+          }),
     }),
   );
 }
@@ -393,9 +431,13 @@ export function parseConfidentialExecuteResponse(bytes: Uint8Array): Confidentia
       : r.error !== undefined
         ? { error: r.error }
         : { value: decodeBytes(r.value ?? '') };
+  const { result_attestation: document, enclave_config_digest: digest } = parsed.data;
   return {
     result,
     logs: parsed.data.logs,
     enclave: { pid: parsed.data.enclave.pid, publicKey: parsed.data.enclave.public_key },
+    ...(document === undefined || digest === undefined
+      ? {}
+      : { attestation: { document: decodeBytes(document), enclaveConfigDigest: digest } }),
   };
 }

@@ -74,6 +74,7 @@ export {
   capabilityResponseHasher,
   DOMAIN_TAGS,
   domainHash,
+  enclaveConfigDigest,
   type ResponseHasher,
   secretsGetBinding,
   secretsResponseHash,
@@ -89,9 +90,20 @@ export {
   type SecretsGetResult,
   validateCapabilityExecuteParams,
   validateCapabilityExecuteResult,
+  validateEnclaveConfig,
   validateSecretsGetParams,
   validateSecretsGetResult,
 } from './relay-params.js';
+export {
+  type AttestableResult,
+  type AttestedResultKind,
+  bindExecutionResult,
+  executionResultBinding,
+  RESULT_ATTESTATION_TAG,
+  type ResultBindingInput,
+  resultBytes,
+  resultDigest,
+} from './result-attestation.js';
 export {
   ed25519Sign,
   ed25519Verify,

@@ -89,6 +89,19 @@ function enclaveConfigBlock(config: EnclaveConfig | undefined): Uint8Array[] {
   ];
 }
 
+/**
+ * `SHA-256(enclave_config block)`: the digest of the exact bytes the relay hashes give an `enclave_config`
+ * (layout above, `cnt(#signers) ‖ lp(signer)… ‖ lp(master_public_key) ‖ u32be(t) ‖ u32be(f)`, signers sorted
+ * bytewise). A missing config is the empty block, so its digest is SHA-256 of no bytes
+ * (`e3b0c442…b855`). Bound by the result attestation (docs/protocol.md "Result attestation").
+ * @param config - a validated enclave_config (hex signer and key values, optional `0x`), or undefined.
+ * @returns 32 bytes.
+ * @throws Error when a signer or the master public key is not hex (validate with `validateEnclaveConfig` first).
+ */
+export function enclaveConfigDigest(config: EnclaveConfig | undefined): Uint8Array {
+  return sha256(concatBytes(...enclaveConfigBlock(config)));
+}
+
 function registrationBlock(registration: SignedWorkflowRegistration | undefined): Uint8Array[] {
   if (registration === undefined) return [];
   let message: Uint8Array;

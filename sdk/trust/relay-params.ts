@@ -273,3 +273,15 @@ export function validateSecretsGetResult(result: unknown): SecretsGetResult {
 export function validateCapabilityExecuteResult(result: unknown): CapabilityExecuteResult {
   return parseWith(capabilityResultSchema, result, 'result') as CapabilityExecuteResult;
 }
+
+/**
+ * Validates an `enclave_config` on its own (`{signers, f, master_public_key, t}`, protocol.md section 3 rules:
+ * non-empty hex signers, F > 0, non-empty hex master key, 32-bit t), e.g. the expected relay DON config a
+ * verifier brings to `cwh executions show --verify --relay-config`.
+ * @param raw - untrusted JSON.
+ * @param root - the name used in errors, default `enclave_config`.
+ * @throws ParamsError naming the field, e.g. `enclave_config.f must be greater than 0`.
+ */
+export function validateEnclaveConfig(raw: unknown, root = 'enclave_config'): EnclaveConfig {
+  return parseWith(enclaveConfigSchema.strict(), raw, root) as EnclaveConfig;
+}

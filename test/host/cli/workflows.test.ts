@@ -31,7 +31,8 @@ function scratch(): { dir: string; pluginsFile: string } {
       '  - name: confidential-workflows',
       `    command: [node, ${JSON.stringify(ENCLAVE_MAIN)}]`,
       '    capabilities: ["confidential-workflows@1.0.0-alpha"]',
-      '    config: { enclaves: [{ trustedValues: auto }], workers: 1 }',
+      // caRootsPEM: dev: the host verifies each result attestation against the enclave's dev attestor root.
+      '    config: { enclaves: [{ trustedValues: auto, caRootsPEM: dev }], workers: 1 }',
       '',
     ].join('\n'),
   );
@@ -131,6 +132,19 @@ function describeLifecycle(
       });
       const text = await cwh('executions', 'show', report.executionId);
       expect(text.stdout).toMatch(/^status\s+succeeded$/m);
+
+      // The stored result attestation re-verifies in a later process, on this backend too.
+      const verified = await cwh(
+        'executions',
+        'show',
+        report.executionId,
+        '--verify',
+        '--json',
+        '--plugins',
+        pluginsFile,
+      );
+      expect(verified.exitCode, verified.stderr).toBe(0);
+      expect(JSON.parse(verified.stdout).verify).toMatchObject({ valid: true });
     }, 120_000);
   });
 }

@@ -15,6 +15,7 @@ import type { WorkflowSpec } from '../../../host/store/store.js';
 import { parseWorkflowAttributes } from '../../../host/workflows/attributes.js';
 import {
   CONFIDENTIAL_WORKFLOWS_CAPABILITY_ID,
+  type ConfidentialExecuteResponse,
   encodeConfidentialExecuteResponse,
   parseConfidentialExecuteRequest,
 } from '../../../sdk/protocol/confidential.js';
@@ -22,14 +23,63 @@ import {
   type CapabilityResponse,
   CapabilityError,
   type ExecuteRequest,
+  type ExecutionResult,
   encodeBytes,
   textBytes,
 } from '../../../sdk/protocol/index.js';
+import {
+  bindExecutionResult,
+  createDevAttestor,
+  type DevAttestor,
+  enclaveConfigDigest,
+  type PcrMeasurement,
+} from '../../../sdk/trust/index.js';
 
 const BINARY = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
 const HASH = createHash('sha256').update(BINARY).digest('hex');
 const EXECUTION_ID = 'e'.repeat(64);
 const ENCLAVE = { pid: 4242, publicKey: 'ab'.repeat(32) };
+const MEASUREMENT: PcrMeasurement = { pcr0: 'a0'.repeat(48), pcr1: 'a1'.repeat(48), pcr2: 'a2'.repeat(48) };
+const DIGEST = Buffer.from(enclaveConfigDigest(undefined)).toString('hex');
+
+/** The enclave's dev attestor (real P-384 chain and COSE_Sign1 documents); trusted through `caRootsPEM`. */
+let attestor: DevAttestor;
+
+/** What to attest, for the hostile cases: another result, another execution, other PCRs, another attestor. */
+interface AttestOptions {
+  result?: ExecutionResult;
+  executionId?: string;
+  binaryHash?: string;
+  pcrs?: PcrMeasurement;
+  by?: DevAttestor;
+  digest?: string;
+}
+
+/** An `Execute` response for `call` with `result`, attested as a real enclave would (or as `options` distort it). */
+async function attested(
+  call: CapabilityCall,
+  result: ExecutionResult,
+  options: AttestOptions = {},
+  logs: string[] = [],
+): Promise<CapabilityResponse> {
+  const { execution } = parseConfidentialExecuteRequest(call.payload);
+  const digest = options.digest ?? DIGEST;
+  const { userData } = bindExecutionResult({
+    executionId: options.executionId ?? execution.executionId,
+    workflowId: execution.workflowId,
+    binaryHash: options.binaryHash ?? execution.binaryHash,
+    result: options.result ?? result,
+    enclaveConfigDigest: Buffer.from(digest, 'hex'),
+  });
+  const document = await (options.by ?? attestor).attest({ pcrs: options.pcrs ?? MEASUREMENT, userData });
+  const response: ConfidentialExecuteResponse = {
+    result,
+    logs,
+    enclave: ENCLAVE,
+    attestation: { document, enclaveConfigDigest: digest },
+  };
+  return { payload: encodeConfidentialExecuteResponse(response) };
+}
 
 /**
  * The enclave capability as the registry's in-process provider interface (not a mock of the plugin, which has its
@@ -41,20 +91,16 @@ class ScriptedEnclave implements ExecutableCapability {
     provider: 'test',
     kind: 'action',
     methods: ['Execute'],
-    config: {},
+    // What plugins.yaml says for the enclave: its measurement, and the attestor root the host trusts for it.
+    config: { enclaves: [{ trustedValues: [MEASUREMENT], caRootsPEM: attestor.rootPem }] },
   };
   readonly calls: { call: CapabilityCall; options: CapabilityCallOptions | undefined }[] = [];
-  answer: () => Promise<CapabilityResponse> = async () => ({
-    payload: encodeConfidentialExecuteResponse({
-      result: { value: textBytes('{"ok":true}') },
-      logs: [],
-      enclave: ENCLAVE,
-    }),
-  });
+  answer: (call: CapabilityCall) => Promise<CapabilityResponse> = (call) =>
+    attested(call, { value: textBytes('{"ok":true}') });
 
   async execute(call: CapabilityCall, options?: CapabilityCallOptions): Promise<CapabilityResponse> {
     this.calls.push({ call, options });
-    return this.answer();
+    return this.answer(call);
   }
 }
 
@@ -95,6 +141,7 @@ describe('ConfidentialModule', () => {
   let enclave: ScriptedEnclave;
 
   beforeAll(async () => {
+    attestor = await createDevAttestor({ moduleId: 'scripted-enclave' });
     await binaries.start();
   });
   afterAll(async () => {
@@ -176,15 +223,12 @@ describe('ConfidentialModule', () => {
 
   test('sends the subscribe phase as such', async () => {
     const module = await started('{"confidential": true}');
-    enclave.answer = async () => ({
-      payload: encodeConfidentialExecuteResponse({
-        result: { triggerSubscriptions: [{ id: 'manual-trigger@1.0.0', method: 'Trigger', payload: textBytes('{}') }] },
-        logs: [],
-        enclave: ENCLAVE,
-      }),
-    });
+    enclave.answer = (call) =>
+      attested(call, {
+        triggerSubscriptions: [{ id: 'manual-trigger@1.0.0', method: 'Trigger', payload: textBytes('{}') }],
+      });
     const result = await module.execute({ config: new Uint8Array(), subscribe: true, maxResponseSize: 10 }, helper());
-    expect(result).toEqual({
+    expect(result).toMatchObject({
       triggerSubscriptions: [{ id: 'manual-trigger@1.0.0', method: 'Trigger', payload: textBytes('{}') }],
     });
     const sent = JSON.parse(new TextDecoder().decode(enclave.calls[0]!.call.payload));
@@ -195,16 +239,122 @@ describe('ConfidentialModule', () => {
 
   test("returns the enclave's result and forwards its log lines", async () => {
     const module = await started();
-    enclave.answer = async () => ({
-      payload: encodeConfidentialExecuteResponse({
-        result: { value: textBytes('42') },
-        logs: ['[enclave] pid 4242 runs execution', 'user line'],
-        enclave: ENCLAVE,
-      }),
-    });
+    enclave.answer = (call) =>
+      attested(call, { value: textBytes('42') }, {}, ['[enclave] pid 4242 runs execution', 'user line']);
     const logs: string[] = [];
-    expect(await module.execute(TRIGGER, helper(logs))).toEqual({ value: textBytes('42') });
+    const result = await module.execute(TRIGGER, helper(logs));
+    expect(result.value).toEqual(textBytes('42'));
+    expect(result.error).toBeUndefined();
     expect(logs).toEqual(['[enclave] pid 4242 runs execution', 'user line']);
+    // The verified attestation comes with the result, for the engine to record.
+    const sent = JSON.parse(new TextDecoder().decode(enclave.calls[0]!.call.payload));
+    expect(result.attestation).toEqual({
+      document: expect.stringMatching(/^[A-Za-z0-9+/]+=*$/),
+      enclaveConfigDigest: DIGEST,
+      resultSha256: createHash('sha256').update('42').digest('hex'),
+      binaryHash: HASH,
+    });
+    expect(sent.execution.binary_hash).toBe(HASH);
+  });
+
+  test('verifies a workflow-level error result too, and records its attestation', async () => {
+    const module = await started();
+    enclave.answer = (call) => attested(call, { error: 'n must be between 0 and 90, got 91' });
+    const result = await module.execute(TRIGGER, helper());
+    expect(result.error).toBe('n must be between 0 and 90, got 91');
+    expect(result.attestation?.resultSha256).toBe(
+      createHash('sha256').update('n must be between 0 and 90, got 91').digest('hex'),
+    );
+  });
+
+  const REFUSED = 'result attestation: ';
+  test.each<[string, (call: CapabilityCall) => Promise<CapabilityResponse>, string]>([
+    [
+      'a response without a result attestation',
+      async () => ({
+        payload: encodeConfidentialExecuteResponse({ result: { value: textBytes('42') }, logs: [], enclave: ENCLAVE }),
+      }),
+      `${REFUSED}the enclave's response carries no result attestation; the result is not recorded`,
+    ],
+    [
+      'an attestation that binds another result',
+      (call) => attested(call, { value: textBytes('{"balance":1000000}') }, { result: { value: textBytes('42') } }),
+      `${REFUSED}user_data: user_data `,
+    ],
+    [
+      'an attestation that binds an error while the result is a value',
+      (call) => attested(call, { value: textBytes('x') }, { result: { error: 'x' } }),
+      `${REFUSED}user_data: `,
+    ],
+    [
+      'an attestation of another execution (a replay)',
+      (call) => attested(call, { value: textBytes('42') }, { executionId: 'd'.repeat(64) }),
+      `${REFUSED}user_data: `,
+    ],
+    [
+      'an attestation for another binary',
+      (call) => attested(call, { value: textBytes('42') }, { binaryHash: '0'.repeat(64) }),
+      `${REFUSED}user_data: `,
+    ],
+    [
+      'an enclave_config digest other than the one attested',
+      async (call) => {
+        const answer = await attested(call, { value: textBytes('42') });
+        const wire = JSON.parse(new TextDecoder().decode(answer.payload));
+        wire.enclave_config_digest = '5'.repeat(64);
+        return { payload: textBytes(JSON.stringify(wire)) };
+      },
+      `${REFUSED}user_data: `,
+    ],
+    [
+      'an attestation from an untrusted measurement',
+      (call) => attested(call, { value: textBytes('42') }, { pcrs: { ...MEASUREMENT, pcr0: 'bad0'.repeat(24) } }),
+      `${REFUSED}pcrs: PCR0/1/2 (pcr0 ${'bad0'.repeat(24)}) match none of the 1 trusted measurement sets`,
+    ],
+    [
+      'an attestation from an attestor whose root is not trusted',
+      async (call) =>
+        attested(call, { value: textBytes('42') }, { by: await createDevAttestor({ moduleId: 'impostor' }) }),
+      `${REFUSED}chain: cabundle[0] is not a trusted root`,
+    ],
+    [
+      'a tampered attestation document',
+      async (call) => {
+        const answer = await attested(call, { value: textBytes('42') });
+        const wire = JSON.parse(new TextDecoder().decode(answer.payload));
+        const document = Buffer.from(wire.result_attestation, 'base64');
+        document[document.length - 5]! ^= 0x01; // inside the ES384 signature
+        wire.result_attestation = document.toString('base64');
+        return { payload: textBytes(JSON.stringify(wire)) };
+      },
+      `${REFUSED}signature: COSE_Sign1 signature does not verify with the leaf certificate key`,
+    ],
+    [
+      'an attestation document that is not COSE',
+      async (call) => {
+        const answer = await attested(call, { value: textBytes('42') });
+        const wire = JSON.parse(new TextDecoder().decode(answer.payload));
+        wire.result_attestation = Buffer.from('not a document').toString('base64');
+        return { payload: textBytes(JSON.stringify(wire)) };
+      },
+      `${REFUSED}cose: `,
+    ],
+  ])('refuses %s: the execution fails and nothing attested is returned', async (_what, answer, error) => {
+    const module = await started();
+    enclave.answer = answer;
+    const result = await module.execute(TRIGGER, helper());
+    expect(result.error?.startsWith(error), result.error).toBe(true);
+    expect(result.value).toBeUndefined();
+    expect(result.attestation).toBeUndefined();
+  });
+
+  test('refuses every result while the enclave config trusts no enclave', async () => {
+    const module = await started();
+    (enclave.info as { config: unknown }).config = { enclaves: [] };
+    const result = await module.execute(TRIGGER, helper());
+    expect(result).toEqual({
+      error: `${REFUSED}pcrs: no enclave is trusted (the enclave registry config lists no enclaves); the result is not recorded`,
+    });
   });
 
   const PREFIX = 'confidential execution failed: ';

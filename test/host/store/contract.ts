@@ -194,6 +194,84 @@ export function describeStoreContract(label: string, getStore: () => Store): voi
       expect(await store.getExecution(record.executionId)).toEqual(expected);
     });
 
+    test('keeps the result attestation of a confidential execution (migration 3), and none for others', async () => {
+      const store = getStore();
+      const record = makeRecord({ module: 'confidential' });
+      await store.beginExecution(record);
+      const attestation = {
+        document: Buffer.from('a COSE_Sign1 document').toString('base64'),
+        enclaveConfigDigest: hex32(),
+        resultSha256: hex32(),
+        binaryHash: hex32(),
+      };
+      const outcome = {
+        status: 'failed' as const,
+        finishedAt: new Date('2024-05-01T10:00:01.500Z'),
+        durationMs: 12,
+        resultSummary: null,
+        error: 'n must be between 0 and 90, got 91',
+        attestation,
+      };
+      const finished = await store.finishExecution(record.executionId, outcome);
+      expect(finished.attestation).toEqual(attestation);
+      expect((await store.getExecution(record.executionId))?.attestation).toEqual(attestation);
+      expect((await store.listExecutions({ workflowId: record.workflowId }))[0]?.attestation).toEqual(attestation);
+      // A copy: changing what was returned changes nothing stored.
+      finished.attestation!.resultSha256 = '0'.repeat(64);
+      expect((await store.getExecution(record.executionId))?.attestation).toEqual(attestation);
+
+      const plain = makeRecord();
+      await store.beginExecution(plain);
+      const done = await store.finishExecution(plain.executionId, { ...outcome, attestation: undefined });
+      expect(done.attestation).toBeUndefined();
+      expect((await store.getExecution(plain.executionId))?.attestation).toBeUndefined();
+    });
+
+    test.each<[string, Record<string, unknown>, string]>([
+      [
+        'a digest that is not hex',
+        { enclaveConfigDigest: 'XYZ' },
+        'execution attestation.enclaveConfigDigest: expected 64 lowercase hex characters, got "XYZ" (string)',
+      ],
+      [
+        'a missing binary hash',
+        { binaryHash: undefined },
+        'execution attestation.binaryHash: expected 64 lowercase hex characters, got nothing',
+      ],
+      [
+        'a document that is not base64',
+        { document: 'not base64!' },
+        'execution attestation.document: expected standard base64',
+      ],
+      [
+        'an oversized document',
+        { document: 'A'.repeat(100_000) },
+        'execution attestation.document: expected 1 to 87384 base64 characters, got 100000 characters',
+      ],
+    ])('refuses an attestation with %s, naming the field', async (_what, change, message) => {
+      const store = getStore();
+      const record = makeRecord({ module: 'confidential' });
+      await store.beginExecution(record);
+      const attestation = {
+        document: 'AAAA',
+        enclaveConfigDigest: hex32(),
+        resultSha256: hex32(),
+        binaryHash: hex32(),
+        ...change,
+      } as unknown as NonNullable<ExecutionRecord['attestation']>;
+      await expect(
+        store.finishExecution(record.executionId, {
+          status: 'succeeded',
+          finishedAt: new Date(),
+          durationMs: 1,
+          resultSummary: 'x',
+          error: null,
+          attestation,
+        }),
+      ).rejects.toThrow(message);
+      expect((await store.getExecution(record.executionId))?.status).toBe('running');
+    });
+
     test('refuses to finish an execution twice or one that never began', async () => {
       const store = getStore();
       const record = makeRecord();

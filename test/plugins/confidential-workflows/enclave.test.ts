@@ -57,6 +57,8 @@ describe('the confidential-workflows enclave plugin', () => {
         '    config:',
         '      enclaves:',
         '        - trustedValues: auto',
+        // The host verifies every result attestation: it trusts the running enclave's dev attestor root.
+        '          caRootsPEM: dev',
         '      workers: 1',
         '',
       ].join('\n'),
@@ -124,6 +126,8 @@ describe('the confidential-workflows enclave plugin', () => {
     expect(report.logs).toContain('computing in confidence for tester');
     const record = await node.store.getExecution(report.executionId);
     expect(record).toMatchObject({ status: 'succeeded', module: 'confidential' });
+    // Recorded with the result attestation the host verified (docs/protocol.md "Result attestation").
+    expect(record!.attestation).toMatchObject({ binaryHash: hello.binaryHash });
   });
 
   test('returns workflow-level errors of the enclave as the execution error', async () => {
