@@ -1,6 +1,16 @@
 import { bytesText } from '../../sdk/protocol/index.js';
 import type { ExecutionReport } from '../engine/index.js';
 
+/** A duration for `--json` output: milliseconds rounded to 0.1 ms (the store keeps full precision). */
+export function roundDurationMs(durationMs: number): number {
+  return Math.round(durationMs * 10) / 10;
+}
+
+/** A duration for human output: milliseconds with one decimal, e.g. `613.8`. */
+export function formatDurationMs(durationMs: number): string {
+  return durationMs.toFixed(1);
+}
+
 /**
  * Prints one execution: its logs, status and result or error; with `json`, one object
  * `{executionId, [workflowId, module,] status, result|error, durationMs, logs}` (the bracketed fields when
@@ -12,7 +22,7 @@ export function printExecutionReport(report: ExecutionReport, json: boolean, wit
     for (const line of report.logs) process.stdout.write(`[log] ${line}\n`);
     const module = withWorkflow ? ` (${report.module})` : '';
     process.stdout.write(
-      `execution ${report.executionId} ${report.status}${module} in ${report.durationMs.toFixed(1)} ms\n`,
+      `execution ${report.executionId} ${report.status}${module} in ${formatDurationMs(report.durationMs)} ms\n`,
     );
     process.stdout.write(report.error !== undefined ? `error: ${report.error}\n` : `result: ${value}\n`);
     return;
@@ -23,7 +33,7 @@ export function printExecutionReport(report: ExecutionReport, json: boolean, wit
   if (withWorkflow) out.module = report.module;
   if (report.error !== undefined) out.error = report.error;
   else out.result = parseIfJson(value);
-  out.durationMs = Math.round(report.durationMs * 1000) / 1000;
+  out.durationMs = roundDurationMs(report.durationMs);
   out.logs = report.logs;
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }

@@ -29,7 +29,6 @@ import {
   loadWorkflowSource,
   logLevelOption,
   parseAttributesArgument,
-  parseHexId,
   parseLabel,
   parseNonNegativeInt,
   parseOwner,
@@ -38,8 +37,9 @@ import {
   triggerEventFor,
   UsageError,
 } from './arguments.js';
+import { parseIdPrefix, resolveId } from './ids.js';
 import { type OwnerFlags, resolveOwnerKey, withOwnerOptions } from './keys.js';
-import { printExecutionReport } from './report.js';
+import { formatDurationMs, printExecutionReport, roundDurationMs } from './report.js';
 
 /**
  * Base of the binary URLs stored at deployment. The running host serves binaries on an ephemeral loopback port and
@@ -131,11 +131,14 @@ function registrationJson(
   };
 }
 
+/** A record as JSON: dates as ISO text, `durationMs` rounded to 0.1 ms, `logs` (`[]` when none were stored). */
 function recordJson(record: ExecutionRecord): Record<string, unknown> {
   return {
     ...record,
     startedAt: record.startedAt.toISOString(),
     finishedAt: record.finishedAt?.toISOString() ?? null,
+    durationMs: record.durationMs === null ? null : roundDurationMs(record.durationMs),
+    logs: record.logs ?? [],
   };
 }
 
@@ -258,10 +261,13 @@ export function registerWorkflowCommands(program: Command): void {
     workflows
       .command('show')
       .description('show one deployed workflow and its owner-signed registration')
-      .argument('<workflowId>', 'the id `cwh deploy` printed')
+      .argument('<workflowId>', 'the id `cwh deploy` printed, or a unique prefix of it (at least 4 hex digits)')
       .option('--json', 'print JSON'),
-  ).action(async (workflowId: string, flags: StoreFlags & { json?: boolean }) => {
+  ).action(async (idArgument: string, flags: StoreFlags & { json?: boolean }) => {
+    parseIdPrefix('<workflowId>', idArgument);
+    let workflowId = idArgument;
     const found = await withStore(flags, async (store) => {
+      workflowId = await resolveId(store, 'workflow', '<workflowId>', idArgument);
       const spec = await store.getWorkflow(workflowId);
       if (!spec) return undefined;
       return { spec, binary: await store.getBinary(spec.binaryHash) };
@@ -303,7 +309,7 @@ export function registerWorkflowCommands(program: Command): void {
     program
       .command('trigger')
       .description('run one trigger subscription of a deployed workflow once, and record the execution')
-      .argument('<workflowId>', 'the id `cwh deploy` printed')
+      .argument('<workflowId>', 'the id `cwh deploy` printed, or a unique prefix of it (at least 4 hex digits)')
       .option('--index <i>', 'index of the trigger subscription', '0')
       .option('--payload <json|@file>', 'trigger payload (default: a cron payload for cron triggers, {} otherwise)')
       .option('--timeout-ms <n>', 'execution deadline in milliseconds (default 10000)')
@@ -313,8 +319,8 @@ export function registerWorkflowCommands(program: Command): void {
         '--json',
         'print one JSON object {executionId, workflowId, status, module, result|error, durationMs, logs}',
       ),
-  ).action(async (workflowId: string, flags: TriggerFlags) => {
-    parseHexId('<workflowId>', workflowId);
+  ).action(async (idArgument: string, flags: TriggerFlags) => {
+    parseIdPrefix('<workflowId>', idArgument);
     const index = parseNonNegativeInt('--index', flags.index);
     const timeoutMs = flags.timeoutMs === undefined ? undefined : parseNonNegativeInt('--timeout-ms', flags.timeoutMs);
     const payload =
@@ -327,6 +333,7 @@ export function registerWorkflowCommands(program: Command): void {
     let node: Awaited<ReturnType<typeof startNode>> | undefined;
     try {
       await store.markInterrupted();
+      const workflowId = await resolveId(store, 'workflow', '<workflowId>', idArgument);
       const spec = await store.getWorkflow(workflowId);
       if (!spec) throw new Error(`no workflow ${workflowId} is deployed (see \`cwh workflows list\`)`);
       const binary = await store.getBinary(spec.binaryHash);
@@ -362,24 +369,26 @@ export function registerWorkflowCommands(program: Command): void {
     executions
       .command('list')
       .description('list execution records, newest first')
-      .option('--workflow <workflowId>', 'only this workflow')
+      .option('--workflow <workflowId>', 'only this workflow (its id or a unique prefix)')
       .option('--status <status>', `only this status (${STATUSES.join(', ')})`)
       .option('--limit <n>', 'at most this many records (1..10000)', '100')
       .option('--json', 'print JSON'),
   ).action(async (flags: StoreFlags & { workflow?: string; status?: string; limit: string; json?: boolean }) => {
-    if (flags.workflow !== undefined) parseHexId('--workflow', flags.workflow);
+    if (flags.workflow !== undefined) parseIdPrefix('--workflow', flags.workflow);
     if (flags.status !== undefined && !STATUSES.includes(flags.status as ExecutionStatus)) {
       throw new UsageError(`--status: expected one of ${STATUSES.join(', ')}, got ${JSON.stringify(flags.status)}`);
     }
     const limit = parseNonNegativeInt('--limit', flags.limit);
     if (limit < 1 || limit > 10_000) throw new UsageError(`--limit: expected 1 to 10000, got ${limit}`);
-    const records = await withStore(flags, (store) =>
-      store.listExecutions({
-        ...(flags.workflow === undefined ? {} : { workflowId: flags.workflow }),
+    const records = await withStore(flags, async (store) => {
+      const workflowId =
+        flags.workflow === undefined ? undefined : await resolveId(store, 'workflow', '--workflow', flags.workflow);
+      return store.listExecutions({
+        ...(workflowId === undefined ? {} : { workflowId }),
         ...(flags.status === undefined ? {} : { status: flags.status as ExecutionStatus }),
         limit,
-      }),
-    );
+      });
+    });
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ executions: records.map(recordJson) })}\n`);
     } else if (records.length === 0) {
@@ -393,7 +402,7 @@ export function registerWorkflowCommands(program: Command): void {
           r.status,
           r.module,
           r.startedAt.toISOString(),
-          r.durationMs === null ? '-' : r.durationMs.toFixed(1),
+          r.durationMs === null ? '-' : formatDurationMs(r.durationMs),
           (r.error ?? r.resultSummary ?? '').slice(0, 60),
         ]);
       }
@@ -406,20 +415,29 @@ export function registerWorkflowCommands(program: Command): void {
     executions
       .command('show')
       .description('show one execution record')
-      .argument('<executionId>', '64 hex characters')
-      .option('--json', 'print JSON'),
-  ).action(async (executionId: string, flags: StoreFlags & { json?: boolean }) => {
-    parseHexId('<executionId>', executionId);
-    const record = await withStore(flags, (store) => store.getExecution(executionId));
+      .argument('<executionId>', '64 hex characters, or a unique prefix (at least 4)')
+      .option('--json', 'print JSON {executionId, workflowId, ..., durationMs (0.1 ms), logs}'),
+  ).action(async (idArgument: string, flags: StoreFlags & { json?: boolean }) => {
+    parseIdPrefix('<executionId>', idArgument);
+    let executionId = idArgument;
+    const record = await withStore(flags, async (store) => {
+      executionId = await resolveId(store, 'execution', '<executionId>', idArgument);
+      return store.getExecution(executionId);
+    });
     if (!record) throw new Error(`no execution ${executionId} is recorded`);
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(recordJson(record))}\n`);
     } else {
-      const json = recordJson(record);
-      const width = Math.max(...Object.keys(json).map((k) => k.length));
-      for (const [key, value] of Object.entries(json)) {
-        process.stdout.write(`${key.padEnd(width)}  ${value === null ? '-' : String(value)}\n`);
+      const { logs, ...fields } = recordJson(record);
+      const width = Math.max(...Object.keys(fields).map((k) => k.length));
+      for (const [key, value] of Object.entries(fields)) {
+        const text =
+          value === null ? '-' : key === 'durationMs' ? `${formatDurationMs(record.durationMs!)} ms` : String(value);
+        process.stdout.write(`${key.padEnd(width)}  ${text}\n`);
       }
+      const lines = logs as string[];
+      process.stdout.write(lines.length === 0 ? 'logs: none\n' : `logs (${lines.length}):\n`);
+      for (const line of lines) process.stdout.write(`  [log] ${line}\n`);
     }
     process.exitCode = 0;
   });

@@ -284,6 +284,7 @@ export class WorkflowEngine extends EventEmitter {
       durationMs,
       resultSummary: result.value ? summarizeResult(result.value) : null,
       error: result.error ?? null,
+      logs: base.logs,
     });
     const report: ExecutionReport = { ...base, status, value: result.value, error: result.error, durationMs };
     this.#log.info(

@@ -60,6 +60,12 @@ export const MIGRATIONS: readonly Migration[] = [
     // The SignedWorkflowRegistration as JSON text, kept byte for byte; null for specs deployed before.
     statements: ['ALTER TABLE cwh_workflows ADD COLUMN registration text'],
   },
+  {
+    version: 3,
+    name: 'execution logs',
+    // The record's log lines as a JSON array of strings (bounded by boundRecordLogs); null for records before.
+    statements: ['ALTER TABLE cwh_executions ADD COLUMN logs text'],
+  },
 ];
 
 /** Key of the advisory lock that serialises hosts migrating the same Postgres database at once. */

@@ -16,6 +16,7 @@ import {
   checkBinaryHash,
   checkExecutionOutcome,
   checkExecutionRecord,
+  checkIdPrefix,
   type ExecutionOutcome,
   type ExecutionRecord,
   type ExecutionStatus,
@@ -176,6 +177,8 @@ interface ExecutionRow {
   duration_ms: number | null;
   result_summary: string | null;
   error: string | null;
+  /** JSON array of strings; null before migration 3, while running, and in `listExecutions` rows. */
+  logs?: string | null;
 }
 
 const WORKFLOW_COLUMNS =
@@ -183,6 +186,8 @@ const WORKFLOW_COLUMNS =
 const EXECUTION_COLUMNS =
   'execution_id, workflow_id, trigger_index, event_id, status, module, started_at, finished_at, duration_ms, ' +
   'result_summary, error';
+/** `EXECUTION_COLUMNS` and the logs, for reading one record (lists leave the logs out). */
+const EXECUTION_COLUMNS_WITH_LOGS = `${EXECUTION_COLUMNS}, logs`;
 
 /** A `Store` over any `SqlClient`. Build it with `openStore`, which also migrates. */
 export class SqlStore implements Store {
@@ -321,9 +326,18 @@ export class SqlStore implements Store {
     const o = checkExecutionOutcome(executionId, outcome);
     const rows = await this.run('finish execution', () =>
       this.client.query<ExecutionRow>(
-        `UPDATE cwh_executions SET status = $2, finished_at = $3, duration_ms = $4, result_summary = $5, error = $6
-         WHERE execution_id = $1 AND status = 'running' RETURNING ${EXECUTION_COLUMNS}`,
-        [executionId, o.status, o.finishedAt, o.durationMs, o.resultSummary, o.error],
+        `UPDATE cwh_executions SET status = $2, finished_at = $3, duration_ms = $4, result_summary = $5, error = $6,
+           logs = $7
+         WHERE execution_id = $1 AND status = 'running' RETURNING ${EXECUTION_COLUMNS_WITH_LOGS}`,
+        [
+          executionId,
+          o.status,
+          o.finishedAt,
+          o.durationMs,
+          o.resultSummary,
+          o.error,
+          o.logs === undefined ? null : JSON.stringify(o.logs),
+        ],
       ),
     );
     if (rows[0] !== undefined) return toRecord(rows[0]);
@@ -334,9 +348,10 @@ export class SqlStore implements Store {
 
   async getExecution(executionId: string): Promise<ExecutionRecord | undefined> {
     const rows = await this.run('get execution', () =>
-      this.client.query<ExecutionRow>(`SELECT ${EXECUTION_COLUMNS} FROM cwh_executions WHERE execution_id = $1`, [
-        executionId,
-      ]),
+      this.client.query<ExecutionRow>(
+        `SELECT ${EXECUTION_COLUMNS_WITH_LOGS} FROM cwh_executions WHERE execution_id = $1`,
+        [executionId],
+      ),
     );
     return rows[0] === undefined ? undefined : toRecord(rows[0]);
   }
@@ -370,6 +385,19 @@ export class SqlStore implements Store {
       );
     }
     return rows.length;
+  }
+
+  async idsWithPrefix(kind: 'workflow' | 'execution', prefix: string, limit: number): Promise<string[]> {
+    checkIdPrefix(prefix, limit);
+    // `prefix` is checked hex, so it holds no LIKE wildcard.
+    const sql =
+      kind === 'workflow'
+        ? 'SELECT workflow_id AS id FROM cwh_workflows WHERE workflow_id LIKE $1 ORDER BY workflow_id LIMIT $2'
+        : 'SELECT execution_id AS id FROM cwh_executions WHERE execution_id LIKE $1 ORDER BY execution_id LIMIT $2';
+    const rows = await this.run(`find ${kind} ids`, () =>
+      this.client.query<{ id: string }>(sql, [`${prefix}%`, limit]),
+    );
+    return rows.map((r) => r.id);
   }
 
   /** Runs one store operation, wrapping backend errors in a HostError of code `store` that keeps the cause. */
@@ -440,5 +468,23 @@ function toRecord(row: ExecutionRow): ExecutionRecord {
     resultSummary: row.result_summary,
     error: row.error,
     module: row.module,
+    ...(row.logs === undefined || row.logs === null ? {} : { logs: parseStoredLogs(row) }),
   };
+}
+
+/**
+ * Reads the `logs` column back: a JSON array of strings as `finishExecution` wrote it.
+ * @throws HostError (code `store`) naming the execution when it is damaged.
+ */
+function parseStoredLogs(row: ExecutionRow): string[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(row.logs!);
+  } catch (error) {
+    throw storeError(`execution ${row.execution_id}: the stored logs are not JSON`, { cause: error });
+  }
+  if (!Array.isArray(value) || value.some((line) => typeof line !== 'string')) {
+    throw storeError(`execution ${row.execution_id}: the stored logs are not an array of strings`);
+  }
+  return value;
 }
