@@ -194,7 +194,7 @@ export function registerWorkflowCommands(program: Command): void {
     if (flags.owner !== undefined) parseOwner('--owner', flags.owner);
     parseLabel('--name', flags.name);
     if (flags.tag !== undefined) parseLabel('--tag', flags.tag);
-    const workflow = await loadWorkflowSource(target);
+    const workflow = await loadWorkflowSource(target, { json: flags.json === true });
     const configFile = flags.config ?? workflow.config;
     const config = configFile ? readBoundedFile('--config', configFile, CLI_FILE_LIMITS.configBytes) : new Uint8Array();
     const attributesArgument = flags.attributes ?? (workflow.attributes ? `@${workflow.attributes}` : undefined);
