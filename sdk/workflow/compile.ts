@@ -95,7 +95,7 @@ export async function compileWorkflow(
     '--transform',
     JSON_AS_TRANSFORM,
     '--use',
-    'abort=~lib/workflow/assembly/index/guestAbort',
+    'abort=~lib/workflow/assembly/abort/guestAbort',
   ];
   if (options.maximumMemoryPages) args.push('--maximumMemory', String(options.maximumMemoryPages));
   const diagnostics: string[] = [];
