@@ -31,6 +31,7 @@ import {
   secretsResponseHasher,
   toChecksumAddress,
   type RelaySignature,
+  TrustError,
   verifyQuorum,
 } from '../trust/index.js';
 import {
@@ -167,6 +168,19 @@ export class RelayClient implements EnclaveRelay {
     try {
       return verifyQuorum(forwarded, target.signers, target.f, hash).result;
     } catch (error) {
+      // The enclave's own count (from signed answers, not the gateway's word): F+1 failed because answers differed.
+      const distinct = error instanceof TrustError ? error.context.distinctAnswers : undefined;
+      if (typeof distinct === 'number' && distinct > 1) {
+        const rule =
+          method === CapabilityExecuteRelayRequest.method
+            ? `; a capability called from a confidential workflow runs once per relay node and needs F+1 identical answers, so it must be deterministic`
+            : '';
+        const gateway =
+          body.error !== undefined ? ` (gateway: ${String(body.error.message ?? 'error').slice(0, 300)})` : '';
+        throw new Error(
+          `relay: the relay nodes' answers differed: ${distinct} distinct validly signed answers among ${forwarded.length}, F+1 = ${target.f + 1} identical required${rule}${gateway}`,
+        );
+      }
       if (body.error !== undefined) throw new Error(`relay: ${String(body.error.message ?? 'error').slice(0, 1000)}`);
       if (!Array.isArray(answers)) throw new Error('relay: malformed answer (no answers bundle)');
       throw new Error(`relay: ${messageOf(error)}`);

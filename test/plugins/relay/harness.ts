@@ -84,6 +84,8 @@ export async function startRelayHarness(
     vaultConfig?: Record<string, unknown>;
     maxRestarts?: number;
     requestTimeoutMs?: number;
+    /** More plugins behind the relay (e.g. a capability under test). */
+    extraPlugins?: { name: string; command: string[]; capabilities: string[] }[];
   } = {},
 ): Promise<RelayHarness> {
   const dir = mkdtempSync(path.join(tmpdir(), 'cwh-relay-'));
@@ -121,6 +123,7 @@ export async function startRelayHarness(
           restart,
         },
         { name: 'echo', command: ['node', 'dist/examples/plugins/echo/main.js'], capabilities: ['echo@1.0.0'] },
+        ...(options.extraPlugins ?? []),
       ],
     },
     { baseDir: process.cwd() },
