@@ -4,7 +4,7 @@ import { basename, join, resolve } from 'node:path';
 import { Option } from 'commander';
 import { textBytes, type TriggerSubscription } from '../../sdk/protocol/index.js';
 import { isProtoAny } from '../../sdk/protocol/proto/payloads.js';
-import { compileWorkflow, isWorkflowDir } from '../../sdk/workflow/index.js';
+import { type CompileProgress, compileWorkflow, isWorkflowDir } from '../../sdk/workflow/index.js';
 import { CRON_TRIGGER_ID, CronTrigger, cronEvent, parseCronSchedule } from '../capabilities/cron-trigger.js';
 import { loadPluginsFile } from '../config/plugins-yaml.js';
 import type { TriggerEvent } from '../registry/registry.js';
@@ -56,17 +56,35 @@ export interface WorkflowSource {
 }
 
 /**
+ * Progress of a workflow compile for a person watching: `compiling DIR (AssemblyScript)…`, then
+ * `compiled DIR in N.N s`, on stderr, only when stderr is a terminal and the output is not `--json`; otherwise
+ * undefined (nothing is printed).
+ */
+export function compileProgressReporter(json: boolean): ((event: CompileProgress) => void) | undefined {
+  if (json || !process.stderr.isTTY) return undefined;
+  return (event) => {
+    if (event.phase === 'start') process.stderr.write(`compiling ${event.dir} (AssemblyScript)…\n`);
+    else
+      process.stderr.write(
+        `${event.phase === 'done' ? 'compiled' : 'failed to compile'} ${event.dir} in ${(event.elapsedMs / 1000).toFixed(1)} s\n`,
+      );
+  };
+}
+
+/**
  * Resolves a workflow argument: a workflow directory (built when its sources changed) or a `.wasm` file.
+ * @param options.json - the command prints JSON: no compile progress (see {@link compileProgressReporter})
  * @throws UsageError when the path does not exist or is not a workflow directory
  */
-export async function loadWorkflowSource(target: string): Promise<WorkflowSource> {
+export async function loadWorkflowSource(target: string, options: { json?: boolean } = {}): Promise<WorkflowSource> {
   if (!existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
   if (!statSync(target).isDirectory()) {
     const binary = readBoundedFile('<workflow>', target, CLI_FILE_LIMITS.wasmBytes);
     return { name: basename(target).replace(/\.wasm$/, ''), binary };
   }
   if (!isWorkflowDir(target)) throw new UsageError(`${target}: not a workflow directory (missing assembly/index.ts)`);
-  const { path } = await compileWorkflow(target);
+  const onProgress = compileProgressReporter(options.json === true);
+  const { path } = await compileWorkflow(target, onProgress === undefined ? {} : { onProgress });
   const config = join(target, 'config.json');
   const attributes = join(target, 'attributes.json');
   return {

@@ -1,15 +1,20 @@
 /**
  * `cwh inspect <file.wasm> [--config FILE|JSON] [--json]`: tells which ABI a workflow binary speaks (Extism or
- * CRE V2), lists its imports and, given a config, runs the subscribe phase and lists the trigger subscriptions.
- * JSON output: `{abi, imports: [{module, name, kind}], subscriptions?: [{id, method}]}`; on failure
- * `{ok: false, error: {code, message}}`. Exit code 0, 1 when the binary is refused or the subscribe phase fails, 2
- * for bad usage (a missing file, a file over 32 MiB, a `--config` over 1 MiB or not JSON).
+ * CRE V2), lists its imports, runs the subscribe phase (with `--config`, else with an empty config) and lists the
+ * trigger subscriptions with their configs (a cron trigger's schedule, an HTTP trigger's keys).
+ * JSON output: `{abi, imports: [{module, name, kind}], subscriptions?: [{id, method, config}], subscribeError?}`;
+ * on failure `{ok: false, error: {code, message}}`. Exit code 0, 1 when the binary is refused or the subscribe phase
+ * fails with `--config` (without it, the failure is reported as `subscribeError`), 2 for bad usage (a missing file,
+ * a file over 32 MiB, a `--config` over 1 MiB or not JSON).
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ExecutionHelper } from '../../sdk/protocol/helper.js';
+import type { TriggerSubscription } from '../../sdk/protocol/index.js';
+import { isProtoAny } from '../../sdk/protocol/proto/payloads.js';
 import { DEFAULT_MAX_RESPONSE_SIZE } from '../../sdk/protocol/workflow.js';
 import { WasmRunner } from '../../sdk/runner/index.js';
+import { CRON_TRIGGER_ID, parseCronSchedule } from '../capabilities/cron-trigger.js';
 import { CLI_FILE_LIMITS, quote, readBoundedFile, UsageError } from './arguments.js';
 import { printCliError } from './report.js';
 
@@ -17,8 +22,38 @@ import { printCliError } from './report.js';
 export interface InspectReport {
   abi: 'extism' | 'cre';
   imports: { module: string; name: string; kind: string }[];
-  /** Present when a config was given. */
-  subscriptions?: { id: string; method: string }[];
+  /** Present when the subscribe phase ran. */
+  subscriptions?: { id: string; method: string; config: unknown }[];
+  /** Why the subscribe phase failed, when it ran without a config given (`cwh inspect` without `--config`). */
+  subscribeError?: string;
+}
+
+/** Longest trigger config shown in text output, in characters. */
+const MAX_CONFIG_CHARS = 200;
+
+/**
+ * A subscription's trigger config for display: the JSON value of a JSON payload; for a protobuf `Any` (CRE
+ * binaries), `{schedule}` of a cron trigger, else `{protobuf: <size> bytes}`.
+ */
+function triggerConfig(subscription: TriggerSubscription): unknown {
+  const { payload } = subscription;
+  if (isProtoAny(payload)) {
+    if (subscription.id === CRON_TRIGGER_ID) {
+      try {
+        return { schedule: parseCronSchedule(payload) };
+      } catch {
+        // shown as bytes below
+      }
+    }
+    return { protobuf: `${payload.length} bytes` };
+  }
+  const text = new TextDecoder().decode(payload);
+  if (text === '') return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 /**
@@ -70,7 +105,11 @@ export async function inspectWorkflow(binary: Uint8Array, config?: Uint8Array): 
       });
       if (result.error !== undefined) throw new Error(`subscribe phase failed: ${result.error}`);
       if (!result.triggerSubscriptions) throw new Error('subscribe phase returned no trigger subscriptions');
-      report.subscriptions = result.triggerSubscriptions.map(({ id, method }) => ({ id, method }));
+      report.subscriptions = result.triggerSubscriptions.map((s) => ({
+        id: s.id,
+        method: s.method,
+        config: triggerConfig(s),
+      }));
     }
     return report;
   } finally {
@@ -83,7 +122,16 @@ function describe(report: InspectReport): string {
   for (const i of report.imports) lines.push(`  ${i.module}.${i.name} (${i.kind})`);
   if (report.subscriptions) {
     lines.push(`subscriptions (${report.subscriptions.length}):`);
-    for (const [index, s] of report.subscriptions.entries()) lines.push(`  [${index}] ${s.id} ${s.method}`);
+    for (const [index, s] of report.subscriptions.entries()) {
+      const config = JSON.stringify(s.config) ?? 'null';
+      const shown = config.length > MAX_CONFIG_CHARS ? `${config.slice(0, MAX_CONFIG_CHARS)}…` : config;
+      lines.push(`  [${index}] ${s.id} ${s.method} ${shown}`);
+    }
+  }
+  if (report.subscribeError !== undefined) {
+    lines.push(
+      `subscriptions: not listed, the subscribe phase failed without a config (give --config): ${report.subscribeError}`,
+    );
   }
   return lines.join('\n');
 }
@@ -92,17 +140,26 @@ function describe(report: InspectReport): string {
 export function registerInspectCommands(program: Command): void {
   program
     .command('inspect')
-    .description('show the ABI and imports of a workflow binary and, with a config, its trigger subscriptions')
+    .description('show the ABI and imports of a workflow binary, and its trigger subscriptions with their configs')
     .argument('<file>', 'workflow binary (.wasm)')
-    .option('--config <fileOrJson>', 'workflow config: a file, or JSON text; runs the subscribe phase')
+    .option('--config <fileOrJson>', 'workflow config for the subscribe phase: a file, or JSON text (default: empty)')
     .option('--json', 'print JSON')
     .action(async (file: string, options: { config?: string; json?: boolean }) => {
       try {
         const binary = readBoundedFile('<file>', file, CLI_FILE_LIMITS.wasmBytes);
-        const report = await inspectWorkflow(
-          binary,
-          options.config === undefined ? undefined : configBytes(options.config),
-        );
+        const config = options.config === undefined ? undefined : configBytes(options.config);
+        let report: InspectReport;
+        if (config !== undefined) {
+          report = await inspectWorkflow(binary, config);
+        } else {
+          // Without --config, the subscribe phase runs with an empty config; a workflow that needs one to subscribe
+          // is still inspected, and the failure is reported.
+          report = await inspectWorkflow(binary, new Uint8Array()).catch(async (error: Error) => {
+            const bare = await inspectWorkflow(binary);
+            if (!error.message.startsWith('subscribe phase')) throw error;
+            return { ...bare, subscribeError: error.message.slice(0, 1000) };
+          });
+        }
         process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${describe(report)}\n`);
         process.exitCode = 0;
       } catch (error) {

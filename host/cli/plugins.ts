@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { loadPluginsFile, type ResolvedPluginsConfig } from '../config/plugins-yaml.js';
 import { createLogger } from '../log/logger.js';
 import { type PluginStatus, PluginSupervisor } from '../supervisor/index.js';
-import { withFileName } from './arguments.js';
+import { UsageError, withFileName } from './arguments.js';
 import { printCliError } from './report.js';
 
 /** Exit codes: 0 all healthy, 1 a plugin failed or the file is invalid (2, bad usage, comes from commander). */
@@ -11,8 +11,33 @@ const OK = 0;
 const FAILED = 1;
 
 interface FileOptions {
-  file: string;
+  plugins: string;
+  /** The deprecated spelling of `--plugins` (hidden from the help). */
+  file?: string;
   json?: boolean;
+}
+
+/**
+ * `--plugins <path>` (default `plugins.yaml`), the name `cwh run`, `trigger` and `secrets` use too, and the hidden
+ * `--file <path>`, its deprecated alias.
+ */
+function withPluginsFileOption(command: Command, what: string): Command {
+  return command
+    .option('--plugins <path>', `plugins.yaml to ${what}`, 'plugins.yaml')
+    .addOption(new Option('--file <path>', 'deprecated alias of --plugins').hideHelp());
+}
+
+/**
+ * The file the options name, and the flag it came from. `--file` warns on stderr that it is deprecated.
+ * @throws UsageError when `--file` and a non-default `--plugins` name different files
+ */
+function pluginsFile(options: FileOptions): { file: string; flag: '--plugins' | '--file' } {
+  if (options.file === undefined) return { file: options.plugins, flag: '--plugins' };
+  if (options.plugins !== 'plugins.yaml' && options.plugins !== options.file) {
+    throw new UsageError('--file is a deprecated alias of --plugins: give only --plugins');
+  }
+  process.stderr.write('cwh: warning: --file is deprecated; use --plugins\n');
+  return { file: options.file, flag: '--file' };
 }
 
 function table(rows: string[][]): string {
@@ -28,18 +53,20 @@ function table(rows: string[][]): string {
 }
 
 /**
- * Loads `--file`. A missing file is bad usage (exit 2); an invalid one a failure (exit 1). Either way the message
- * names the file: the loader's messages start with the path, any other error is prefixed with it.
+ * Loads `--plugins` (or its alias `--file`). A missing file is bad usage (exit 2); an invalid one a failure (exit 1).
+ * Either way the message names the file: the loader's messages start with the path, any other error is prefixed
+ * with it.
  */
 async function load(options: FileOptions): Promise<ResolvedPluginsConfig | undefined> {
-  if (!existsSync(options.file)) {
-    process.exitCode = printCliError('usage', `--file: file ${options.file} does not exist`, options.json === true);
+  const { file, flag } = pluginsFile(options);
+  if (!existsSync(file)) {
+    process.exitCode = printCliError('usage', `${flag}: file ${file} does not exist`, options.json === true);
     return undefined;
   }
   try {
-    return await loadPluginsFile(options.file);
+    return await loadPluginsFile(file);
   } catch (error) {
-    process.exitCode = printCliError('failed', withFileName(options.file, error), options.json === true);
+    process.exitCode = printCliError('failed', withFileName(file, error), options.json === true);
     return undefined;
   }
 }
@@ -66,10 +93,12 @@ function checkRow(status: PluginStatus): string[] {
 export function registerPluginCommands(program: Command): void {
   const plugins = program.command('plugins').description('capability plugins registered in plugins.yaml');
 
-  plugins
-    .command('check')
-    .description('validate plugins.yaml, start every plugin and instance, perform the handshake, then stop them')
-    .option('--file <path>', 'plugins.yaml to check', 'plugins.yaml')
+  withPluginsFileOption(
+    plugins
+      .command('check')
+      .description('validate plugins.yaml, start every plugin and instance, perform the handshake, then stop them'),
+    'check',
+  )
     .option('--json', 'print JSON instead of a table')
     .action(async (options: FileOptions) => {
       const config = await load(options);
@@ -110,10 +139,10 @@ export function registerPluginCommands(program: Command): void {
       process.exitCode = healthy ? OK : FAILED;
     });
 
-  plugins
-    .command('list')
-    .description('validate plugins.yaml and list its plugins without starting them')
-    .option('--file <path>', 'plugins.yaml to list', 'plugins.yaml')
+  withPluginsFileOption(
+    plugins.command('list').description('validate plugins.yaml and list its plugins without starting them'),
+    'list',
+  )
     .option('--json', 'print JSON instead of a table')
     .action(async (options: FileOptions) => {
       const config = await load(options);

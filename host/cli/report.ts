@@ -1,18 +1,50 @@
 import { bytesText } from '../../sdk/protocol/index.js';
 import type { ExecutionReport } from '../engine/index.js';
 
+/** A duration for `--json` output: milliseconds rounded to 0.1 ms (the store keeps full precision). */
+export function roundDurationMs(durationMs: number): number {
+  return Math.round(durationMs * 10) / 10;
+}
+
+/** A duration for human output: milliseconds with one decimal, e.g. `613.8`. */
+export function formatDurationMs(durationMs: number): string {
+  return durationMs.toFixed(1);
+}
+
+/** The enclave a confidential execution ran in, as its `Identity` method reports it. */
+export interface EnclaveReport {
+  pid: number;
+  /** PCR0/1/2, 96 hex characters each: what `cwh enclave measure` prints for the enclave's code. */
+  measurement: { pcr0: string; pcr1: string; pcr2: string };
+}
+
 /**
- * Prints one execution: its logs, status and result or error; with `json`, one object
- * `{executionId, [workflowId, module,] status, result|error, durationMs, logs}` (the bracketed fields when
- * `withWorkflow`). A JSON result is embedded as JSON, anything else as a string.
+ * Prints one execution: its logs, status and result or error, and for a confidential one the line
+ * `ran in the enclave (pid P, measurement pcr0 <first 16 hex>…)`; with `json`, one object
+ * `{executionId, [workflowId, module,] status, mode, [enclave,] result|error, durationMs, logs}` (`workflowId` and
+ * `module` when `withWorkflow`; `mode` is `confidential` or `local`; `enclave` `{pid, measurement}` when known).
+ * A JSON result is embedded as JSON, anything else as a string.
  */
-export function printExecutionReport(report: ExecutionReport, json: boolean, withWorkflow = false): void {
+export function printExecutionReport(
+  report: ExecutionReport,
+  json: boolean,
+  withWorkflow = false,
+  enclave?: EnclaveReport,
+): void {
   const value = report.value ? bytesText(report.value) : undefined;
+  const mode = report.module === 'confidential' ? 'confidential' : 'local';
   if (!json) {
     for (const line of report.logs) process.stdout.write(`[log] ${line}\n`);
+    if (mode === 'confidential') {
+      const where =
+        enclave === undefined
+          ? ''
+          : ` (pid ${enclave.pid}, measurement pcr0 ${enclave.measurement.pcr0.slice(0, 16)}…)`;
+      process.stdout.write(`ran in the enclave${where}\n`);
+    }
     const module = withWorkflow ? ` (${report.module})` : '';
     process.stdout.write(
-      `execution ${report.executionId} ${report.status}${module} in ${report.durationMs.toFixed(1)} ms\n`,
+      `execution ${report.executionId} ${report.status}${module} in ${formatDurationMs(report.durationMs)} ms\n`,
     );
     process.stdout.write(report.error !== undefined ? `error: ${report.error}\n` : `result: ${value}\n`);
     return;
@@ -21,9 +53,11 @@ export function printExecutionReport(report: ExecutionReport, json: boolean, wit
   if (withWorkflow) out.workflowId = report.workflowId;
   out.status = report.status;
   if (withWorkflow) out.module = report.module;
+  out.mode = mode;
+  if (enclave !== undefined) out.enclave = { pid: enclave.pid, measurement: { ...enclave.measurement } };
   if (report.error !== undefined) out.error = report.error;
   else out.result = parseIfJson(value);
-  out.durationMs = Math.round(report.durationMs * 1000) / 1000;
+  out.durationMs = roundDurationMs(report.durationMs);
   out.logs = report.logs;
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }

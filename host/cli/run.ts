@@ -16,7 +16,15 @@ import {
   UsageError,
 } from './arguments.js';
 import { type OwnerFlags, resolveOwnerKey, withOwnerOptions } from './keys.js';
-import { printExecutionReport } from './report.js';
+import { type EnclaveReport, printExecutionReport } from './report.js';
+import {
+  CONFIDENTIAL_IDENTITY_METHOD,
+  CONFIDENTIAL_WORKFLOWS_CAPABILITY_ID,
+  type EnclaveIdentityWire,
+} from '../../sdk/protocol/confidential.js';
+import { bytesText } from '../../sdk/protocol/index.js';
+import type { CapabilityRegistry } from '../registry/registry.js';
+import type { Logger } from '../log/logger.js';
 
 interface RunOptions extends OwnerFlags {
   config?: string;
@@ -52,7 +60,10 @@ export function registerRunCommand(program: Command): void {
     .option('--plugins <file>', 'plugins.yaml to start (default: ./plugins.yaml when present)')
     .option('--no-plugins', 'start no plugins')
     .addOption(logLevelOption())
-    .option('--json', 'print one JSON object {executionId, status, result|error, durationMs, logs}')
+    .option(
+      '--json',
+      'print one JSON object {executionId, status, mode, [enclave: {pid, measurement}], result|error, durationMs, logs}',
+    )
     .addHelpText(
       'after',
       '\nExit codes: 0 success, 1 the execution failed, 2 bad usage.\n\nExample:\n  cwh run examples/workflows/hello --json\n',
@@ -72,7 +83,7 @@ export function registerRunCommand(program: Command): void {
           ? undefined
           : readJsonArgument('--payload', options.payload, CLI_FILE_LIMITS.payloadBytes);
       await checkPluginsFile(options.plugins);
-      const workflow = await loadWorkflowSource(target);
+      const workflow = await loadWorkflowSource(target, { json: options.json === true });
       const attributesArgument = options.attributes ?? (workflow.attributes ? `@${workflow.attributes}` : undefined);
       const attributes =
         attributesArgument === undefined
@@ -127,10 +138,35 @@ export function registerRunCommand(program: Command): void {
         }
         const event = triggerEventFor(subscription, payload);
         const report = await node.engine.execute(workflowId, triggerIndex, event);
-        printExecutionReport(report, options.json === true);
+        let enclave = report.module === 'confidential' ? await enclaveIdentity(node.registry, logger) : undefined;
+        // With several enclave instances, the one that ran the execution named itself in the first log line.
+        const ranIn = Number(/^\[enclave\] pid (\d+) /.exec(report.logs[0] ?? '')?.[1]);
+        if (enclave !== undefined && ranIn > 0) enclave = { ...enclave, pid: ranIn };
+        printExecutionReport(report, options.json === true, false, enclave);
         process.exitCode = report.status === 'succeeded' ? 0 : 1;
       } finally {
         await node.stop();
       }
     });
+}
+
+/**
+ * The pid and measurement of the running enclave plugin, from its `Identity` method; undefined (logged at warn)
+ * when it does not answer, so the report still prints.
+ */
+async function enclaveIdentity(registry: CapabilityRegistry, logger: Logger): Promise<EnclaveReport | undefined> {
+  try {
+    const answer = await registry.getExecutable(CONFIDENTIAL_WORKFLOWS_CAPABILITY_ID).execute({
+      method: CONFIDENTIAL_IDENTITY_METHOD,
+      payload: new Uint8Array(),
+      metadata: { workflowId: '', workflowExecutionId: '', referenceId: 'cwh-run-identity' },
+    });
+    if (answer.error !== undefined) throw new Error(answer.error);
+    const identity = JSON.parse(bytesText(answer.payload ?? new Uint8Array())) as EnclaveIdentityWire;
+    const { pcr0, pcr1, pcr2 } = identity.measurement;
+    return { pid: identity.pid, measurement: { pcr0, pcr1, pcr2 } };
+  } catch (error) {
+    logger.warn({ err: { message: (error as Error).message.slice(0, 300) } }, 'enclave Identity failed');
+    return undefined;
+  }
 }

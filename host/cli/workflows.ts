@@ -44,7 +44,6 @@ import {
   loadWorkflowSource,
   logLevelOption,
   parseAttributesArgument,
-  parseHexId,
   parseLabel,
   parseNonNegativeInt,
   parseOwner,
@@ -53,8 +52,9 @@ import {
   triggerEventFor,
   UsageError,
 } from './arguments.js';
+import { parseIdPrefix, resolveId } from './ids.js';
 import { type OwnerFlags, resolveOwnerKey, withOwnerOptions } from './keys.js';
-import { printExecutionReport } from './report.js';
+import { formatDurationMs, printExecutionReport, roundDurationMs } from './report.js';
 
 /**
  * Base of the binary URLs stored at deployment. The running host serves binaries on an ephemeral loopback port and
@@ -152,11 +152,14 @@ function registrationJson(
   };
 }
 
+/** A record as JSON: dates as ISO text, `durationMs` rounded to 0.1 ms, `logs` (`[]` when none were stored). */
 function recordJson(record: ExecutionRecord): Record<string, unknown> {
   return {
     ...record,
     startedAt: record.startedAt.toISOString(),
     finishedAt: record.finishedAt?.toISOString() ?? null,
+    durationMs: record.durationMs === null ? null : roundDurationMs(record.durationMs),
+    logs: record.logs ?? [],
   };
 }
 
@@ -275,7 +278,7 @@ export function registerWorkflowCommands(program: Command): void {
     if (flags.owner !== undefined) parseOwner('--owner', flags.owner);
     parseLabel('--name', flags.name);
     if (flags.tag !== undefined) parseLabel('--tag', flags.tag);
-    const workflow = await loadWorkflowSource(target);
+    const workflow = await loadWorkflowSource(target, { json: flags.json === true });
     const configFile = flags.config ?? workflow.config;
     const config = configFile ? readBoundedFile('--config', configFile, CLI_FILE_LIMITS.configBytes) : new Uint8Array();
     const attributesArgument = flags.attributes ?? (workflow.attributes ? `@${workflow.attributes}` : undefined);
@@ -374,10 +377,13 @@ export function registerWorkflowCommands(program: Command): void {
     workflows
       .command('show')
       .description('show one deployed workflow and its owner-signed registration')
-      .argument('<workflowId>', 'the id `cwh deploy` printed')
+      .argument('<workflowId>', 'the id `cwh deploy` printed, or a unique prefix of it (at least 4 hex digits)')
       .option('--json', 'print JSON'),
-  ).action(async (workflowId: string, flags: StoreFlags & { json?: boolean }) => {
+  ).action(async (idArgument: string, flags: StoreFlags & { json?: boolean }) => {
+    parseIdPrefix('<workflowId>', idArgument);
+    let workflowId = idArgument;
     const found = await withStore(flags, async (store) => {
+      workflowId = await resolveId(store, 'workflow', '<workflowId>', idArgument);
       const spec = await store.getWorkflow(workflowId);
       if (!spec) return undefined;
       return { spec, binary: await store.getBinary(spec.binaryHash) };
@@ -419,7 +425,7 @@ export function registerWorkflowCommands(program: Command): void {
     program
       .command('trigger')
       .description('run one trigger subscription of a deployed workflow once, and record the execution')
-      .argument('<workflowId>', 'the id `cwh deploy` printed')
+      .argument('<workflowId>', 'the id `cwh deploy` printed, or a unique prefix of it (at least 4 hex digits)')
       .option('--index <i>', 'index of the trigger subscription', '0')
       .option('--payload <json|@file>', 'trigger payload (default: a cron payload for cron triggers, {} otherwise)')
       .option('--timeout-ms <n>', 'execution deadline in milliseconds (default 10000)')
@@ -429,8 +435,8 @@ export function registerWorkflowCommands(program: Command): void {
         '--json',
         'print one JSON object {executionId, workflowId, status, module, result|error, durationMs, logs}',
       ),
-  ).action(async (workflowId: string, flags: TriggerFlags) => {
-    parseHexId('<workflowId>', workflowId);
+  ).action(async (idArgument: string, flags: TriggerFlags) => {
+    parseIdPrefix('<workflowId>', idArgument);
     const index = parseNonNegativeInt('--index', flags.index);
     const timeoutMs = flags.timeoutMs === undefined ? undefined : parseNonNegativeInt('--timeout-ms', flags.timeoutMs);
     const payload =
@@ -440,6 +446,7 @@ export function registerWorkflowCommands(program: Command): void {
     const running = NodeClient.connect(flags.dataDir);
     if (running !== undefined) {
       // The node runs it warm, with its plugins and engine; `--plugins` names what the node already runs.
+      const workflowId = await resolveId(running, 'workflow', '<workflowId>', idArgument);
       let report: Awaited<ReturnType<NodeClient['trigger']>>;
       try {
         report = await running.trigger(workflowId, {
@@ -462,6 +469,7 @@ export function registerWorkflowCommands(program: Command): void {
     let node: Awaited<ReturnType<typeof startNode>> | undefined;
     try {
       await store.markInterrupted();
+      const workflowId = await resolveId(store, 'workflow', '<workflowId>', idArgument);
       const spec = await store.getWorkflow(workflowId);
       if (!spec) throw new Error(`no workflow ${workflowId} is deployed (see \`cwh workflows list\`)`);
       const binary = await store.getBinary(spec.binaryHash);
@@ -497,24 +505,26 @@ export function registerWorkflowCommands(program: Command): void {
     executions
       .command('list')
       .description('list execution records, newest first')
-      .option('--workflow <workflowId>', 'only this workflow')
+      .option('--workflow <workflowId>', 'only this workflow (its id or a unique prefix)')
       .option('--status <status>', `only this status (${STATUSES.join(', ')})`)
       .option('--limit <n>', 'at most this many records (1..10000)', '100')
       .option('--json', 'print JSON'),
   ).action(async (flags: StoreFlags & { workflow?: string; status?: string; limit: string; json?: boolean }) => {
-    if (flags.workflow !== undefined) parseHexId('--workflow', flags.workflow);
+    if (flags.workflow !== undefined) parseIdPrefix('--workflow', flags.workflow);
     if (flags.status !== undefined && !STATUSES.includes(flags.status as ExecutionStatus)) {
       throw new UsageError(`--status: expected one of ${STATUSES.join(', ')}, got ${JSON.stringify(flags.status)}`);
     }
     const limit = parseNonNegativeInt('--limit', flags.limit);
     if (limit < 1 || limit > 10_000) throw new UsageError(`--limit: expected 1 to 10000, got ${limit}`);
-    const records = await withStore(flags, (store) =>
-      store.listExecutions({
-        ...(flags.workflow === undefined ? {} : { workflowId: flags.workflow }),
+    const records = await withStore(flags, async (store) => {
+      const workflowId =
+        flags.workflow === undefined ? undefined : await resolveId(store, 'workflow', '--workflow', flags.workflow);
+      return store.listExecutions({
+        ...(workflowId === undefined ? {} : { workflowId }),
         ...(flags.status === undefined ? {} : { status: flags.status as ExecutionStatus }),
         limit,
-      }),
-    );
+      });
+    });
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ executions: records.map(recordJson) })}\n`);
     } else if (records.length === 0) {
@@ -528,7 +538,7 @@ export function registerWorkflowCommands(program: Command): void {
           r.status,
           r.module,
           r.startedAt.toISOString(),
-          r.durationMs === null ? '-' : r.durationMs.toFixed(1),
+          r.durationMs === null ? '-' : formatDurationMs(r.durationMs),
           (r.error ?? r.resultSummary ?? '').slice(0, 60),
         ]);
       }
@@ -541,8 +551,8 @@ export function registerWorkflowCommands(program: Command): void {
     executions
       .command('show')
       .description('show one execution record')
-      .argument('<executionId>', '64 hex characters')
-      .option('--json', 'print JSON')
+      .argument('<executionId>', '64 hex characters, or a unique prefix (at least 4)')
+      .option('--json', 'print JSON {executionId, workflowId, ..., durationMs (0.1 ms), logs, attestation?, verify?}')
       .option('--verify', "re-verify a confidential execution's result attestation from the stored record")
       .option('--plugins <file>', 'with --verify: plugins.yaml with the trusted enclaves (default ./plugins.yaml)')
       .option(
@@ -550,8 +560,8 @@ export function registerWorkflowCommands(program: Command): void {
         'with --verify: JSON {signers, f, master_public_key, t} of the relay DON you expect the enclave to have used',
       )
       .option('--result <file>', 'with --verify: the result value you hold, checked against the attested sha256'),
-  ).action(async (executionId: string, flags: ShowFlags) => {
-    parseHexId('<executionId>', executionId);
+  ).action(async (idArgument: string, flags: ShowFlags) => {
+    parseIdPrefix('<executionId>', idArgument);
     if (!flags.verify) {
       for (const flag of ['plugins', 'relayConfig', 'result'] as const) {
         if (flags[flag] !== undefined) {
@@ -560,15 +570,22 @@ export function registerWorkflowCommands(program: Command): void {
       }
     }
     const verifyInputs = flags.verify ? await loadVerifyInputs(flags) : undefined;
-    const record = await withStore(flags, (store) => store.getExecution(executionId));
+    let executionId = idArgument;
+    const record = await withStore(flags, async (store) => {
+      executionId = await resolveId(store, 'execution', '<executionId>', idArgument);
+      return store.getExecution(executionId);
+    });
     if (!record) throw new Error(`no execution ${executionId} is recorded`);
     const verdict = verifyInputs === undefined ? undefined : await verifyStoredExecution(record, verifyInputs);
     if (flags.json) {
       const json = { ...recordJson(record), ...(verdict === undefined ? {} : { verify: verdict }) };
       process.stdout.write(`${JSON.stringify(json)}\n`);
     } else {
-      const { attestation: _attestation, ...rest } = recordJson(record);
-      const lines: [string, string][] = Object.entries(rest).map(([k, v]) => [k, v === null ? '-' : String(v)]);
+      const { attestation: _attestation, logs, ...rest } = recordJson(record);
+      const lines: [string, string][] = Object.entries(rest).map(([k, v]) => [
+        k,
+        v === null ? '-' : k === 'durationMs' ? `${formatDurationMs(record.durationMs!)} ms` : String(v),
+      ]);
       if (record.attestation === undefined) {
         lines.push(['attestation', '-']);
       } else {
@@ -583,6 +600,9 @@ export function registerWorkflowCommands(program: Command): void {
       if (verdict !== undefined) lines.push(...verdictLines(verdict));
       const width = Math.max(...lines.map(([k]) => k.length));
       for (const [key, value] of lines) process.stdout.write(`${key.padEnd(width)}  ${value}\n`);
+      const logLines = logs as string[];
+      process.stdout.write(logLines.length === 0 ? 'logs: none\n' : `logs (${logLines.length}):\n`);
+      for (const line of logLines) process.stdout.write(`  [log] ${line}\n`);
     }
     process.exitCode = verdict === undefined || verdict.valid ? 0 : 1;
   });

@@ -325,6 +325,7 @@ export class WorkflowEngine extends EventEmitter {
         durationMs,
         resultSummary: result.value ? summarizeResult(result.value) : null,
         error: result.error ?? null,
+        logs: base.logs,
         // The result attestation ConfidentialModule verified: it binds exactly this result (docs/protocol.md).
         ...(result.attestation === undefined ? {} : { attestation: result.attestation }),
       });

@@ -3,6 +3,7 @@
  * calls it with its bearer token. `cwh deploy`, `trigger`, `workflows`, `executions` and `secrets` use it when a
  * node is up, and open the data directory themselves when none is.
  */
+import { z } from 'zod';
 import { readBodyCapped } from '../../sdk/plugin/index.js';
 import type { ExecutionReport } from '../engine/index.js';
 import type { ExecutionRecord, ListExecutionsOptions, Store, WorkflowSpec } from '../store/store.js';
@@ -29,7 +30,7 @@ const CALL_TIMEOUT_MS = 15 * 60 * 1000;
 /** The read side of the store the CLI needs, served by the node. */
 export type StoreReader = Pick<
   Store,
-  'listWorkflows' | 'getWorkflow' | 'getBinary' | 'listExecutions' | 'getExecution'
+  'listWorkflows' | 'getWorkflow' | 'getBinary' | 'listExecutions' | 'getExecution' | 'idsWithPrefix'
 >;
 
 /** An error answer of the admin API: its HTTP status, code and message. */
@@ -151,6 +152,16 @@ export class NodeClient implements StoreReader {
       if (error instanceof NodeApiError && error.status === 404) return undefined;
       throw error;
     }
+  }
+
+  /** `GET /v1/ids?kind=&prefix=&limit=`: the ids that start with `prefix` (see `Store.idsWithPrefix`). */
+  async idsWithPrefix(kind: 'workflow' | 'execution', prefix: string, limit: number): Promise<string[]> {
+    const query = new URLSearchParams({ kind, prefix, limit: String(limit) });
+    const answer = (await this.call('GET', `/v1/ids?${query}`)) as { ids: unknown };
+    return z
+      .array(z.string().regex(/^[0-9a-f]{64}$/))
+      .max(limit)
+      .parse(answer.ids);
   }
 
   /**

@@ -7,7 +7,8 @@
  * - `/v1/...` (bearer token `Authorization: Bearer <admin.token>`, compared in constant time; missing or wrong:
  *   401): `GET /v1/node`, `GET|POST /v1/workflows`, `GET /v1/workflows/<id>`, `POST /v1/workflows/<id>/trigger`,
  *   `GET /v1/binaries/<sha256>`, `GET /v1/executions[?workflow=&status=&limit=]`, `GET /v1/executions/<id>`,
- *   `GET /v1/secrets[?owner=]`, `POST /v1/secrets`.
+ *   `GET /v1/ids?kind=workflow|execution&prefix=&limit=` (short-id lookup), `GET /v1/secrets[?owner=]`,
+ *   `POST /v1/secrets`.
  *
  * Bodies are JSON (shapes in wire.ts), bounded before they are buffered: 48 MiB for a deployment (a 32 MiB binary
  * in base64), 2 MiB otherwise; `Content-Length` over the bound is refused at once with 413, a streamed body as soon

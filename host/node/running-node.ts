@@ -33,7 +33,7 @@ import { startNode, type WorkflowNode } from '../node.js';
 import type { TriggerEvent } from '../registry/registry.js';
 import { type DataDirLock, lockDataDir } from '../store/data-dir-lock.js';
 import { DEFAULT_DATA_DIR, openStore } from '../store/sql.js';
-import { EXECUTION_STATUSES, type ExecutionStatus, type WorkflowSpec } from '../store/store.js';
+import { EXECUTION_STATUSES, type ExecutionStatus, MAX_PREFIX_MATCHES, type WorkflowSpec } from '../store/store.js';
 import type { PluginStatus } from '../supervisor/index.js';
 import { AdminError, type AdminRequest, type AdminServer, BinaryAnswer, startAdminServer } from './admin-server.js';
 import { NodeMetrics } from './metrics.js';
@@ -360,6 +360,21 @@ export async function startRunningNode(options: RunningNodeOptions = {}): Promis
             limit,
           });
           return { executions: records.map(recordToWire) };
+        }
+        case 'GET ids': {
+          const kind = request.query.get('kind');
+          if (kind !== 'workflow' && kind !== 'execution') {
+            throw new AdminError(400, 'usage', 'kind: expected workflow or execution');
+          }
+          const limit = Number(request.query.get('limit') ?? '10');
+          if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PREFIX_MATCHES) {
+            throw new AdminError(400, 'usage', `limit: expected an integer from 1 to ${MAX_PREFIX_MATCHES}`);
+          }
+          const prefix = request.query.get('prefix') ?? '';
+          if (!/^[0-9a-f]{1,64}$/.test(prefix)) {
+            throw new AdminError(400, 'usage', 'prefix: expected 1 to 64 lowercase hex characters');
+          }
+          return { ids: await store.idsWithPrefix(kind, prefix, limit) };
         }
         case 'GET executions/:id': {
           const record = await store.getExecution(id!);

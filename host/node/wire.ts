@@ -5,7 +5,13 @@
  */
 import { z } from 'zod';
 import type { ExecutionReport } from '../engine/index.js';
-import { EXECUTION_STATUSES, type ExecutionRecord, type WorkflowSpec } from '../store/store.js';
+import {
+  EXECUTION_STATUSES,
+  type ExecutionRecord,
+  MAX_ATTESTATION_DOCUMENT_CHARS,
+  MAX_RECORD_LOG_LINES,
+  type WorkflowSpec,
+} from '../store/store.js';
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64');
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
@@ -59,6 +65,16 @@ export const wireRecordSchema = z
     resultSummary: z.string().nullable(),
     error: z.string().nullable(),
     module: z.enum(['wasm', 'confidential', 'cre']),
+    logs: z.array(z.string()).max(MAX_RECORD_LOG_LINES).optional(),
+    attestation: z
+      .object({
+        document: z.string().max(MAX_ATTESTATION_DOCUMENT_CHARS),
+        enclaveConfigDigest: hex64,
+        resultSha256: hex64,
+        binaryHash: hex64,
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type WireRecord = z.infer<typeof wireRecordSchema>;

@@ -6,6 +6,7 @@ import {
   checkBinaryHash,
   checkExecutionOutcome,
   checkExecutionRecord,
+  checkIdPrefix,
   type ExecutionOutcome,
   type ExecutionRecord,
   INTERRUPTED_ERROR,
@@ -91,7 +92,7 @@ export class MemoryStore implements Store {
       .filter((r) => (workflowId === null || r.workflowId === workflowId) && (status === null || r.status === status))
       .sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime() || compare(b.executionId, a.executionId))
       .slice(0, limit)
-      .map(copyRecord);
+      .map(({ logs: _logs, ...record }) => copyRecord(record));
   }
 
   async markInterrupted(now: Date = new Date()): Promise<number> {
@@ -105,6 +106,15 @@ export class MemoryStore implements Store {
       count++;
     }
     return count;
+  }
+
+  async idsWithPrefix(kind: 'workflow' | 'execution', prefix: string, limit: number): Promise<string[]> {
+    checkIdPrefix(prefix, limit);
+    const ids = kind === 'workflow' ? this.workflows.keys() : this.executions.keys();
+    return [...ids]
+      .filter((id) => id.startsWith(prefix))
+      .sort(compare)
+      .slice(0, limit);
   }
 
   private collectBinary(hash: string): void {
@@ -135,6 +145,7 @@ function copyRecord(record: ExecutionRecord): ExecutionRecord {
   const { attestation, ...rest } = record;
   return {
     ...rest,
+    ...(rest.logs === undefined ? {} : { logs: [...rest.logs] }),
     startedAt: new Date(record.startedAt),
     finishedAt: record.finishedAt === null ? null : new Date(record.finishedAt),
     ...(attestation === undefined ? {} : { attestation: { ...attestation } }),

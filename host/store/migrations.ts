@@ -90,6 +90,12 @@ export const MIGRATIONS: readonly Migration[] = [
           AND attested_binary_hash IS NOT NULL))`,
     ],
   },
+  {
+    version: 5,
+    name: 'execution logs',
+    // The record's log lines as a JSON array of strings (bounded by boundRecordLogs); null for records before.
+    statements: ['ALTER TABLE cwh_executions ADD COLUMN logs text'],
+  },
 ];
 
 /** Key of the advisory lock that serialises hosts migrating the same Postgres database at once. */

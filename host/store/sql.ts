@@ -16,6 +16,7 @@ import {
   checkBinaryHash,
   checkExecutionOutcome,
   checkExecutionRecord,
+  checkIdPrefix,
   type ExecutionOutcome,
   type ExecutionRecord,
   type ExecutionStatus,
@@ -180,6 +181,8 @@ interface ExecutionRow {
   enclave_config_digest: string | null;
   result_sha256: string | null;
   attested_binary_hash: string | null;
+  /** JSON array of strings; null before migration 5, while running, and in `listExecutions` rows. */
+  logs?: string | null;
 }
 
 const WORKFLOW_COLUMNS =
@@ -191,6 +194,8 @@ const EXECUTION_COLUMNS =
 const BEGIN_COLUMNS =
   'execution_id, workflow_id, trigger_index, event_id, status, module, started_at, finished_at, duration_ms, ' +
   'result_summary, error';
+/** `EXECUTION_COLUMNS` and the logs, for reading one record (lists leave the logs out). */
+const EXECUTION_COLUMNS_WITH_LOGS = `${EXECUTION_COLUMNS}, logs`;
 
 /** A `Store` over any `SqlClient`. Build it with `openStore`, which also migrates. */
 export class SqlStore implements Store {
@@ -330,8 +335,9 @@ export class SqlStore implements Store {
     const rows = await this.run('finish execution', () =>
       this.client.query<ExecutionRow>(
         `UPDATE cwh_executions SET status = $2, finished_at = $3, duration_ms = $4, result_summary = $5, error = $6,
-           result_attestation = $7, enclave_config_digest = $8, result_sha256 = $9, attested_binary_hash = $10
-         WHERE execution_id = $1 AND status = 'running' RETURNING ${EXECUTION_COLUMNS}`,
+           result_attestation = $7, enclave_config_digest = $8, result_sha256 = $9, attested_binary_hash = $10,
+           logs = $11
+         WHERE execution_id = $1 AND status = 'running' RETURNING ${EXECUTION_COLUMNS_WITH_LOGS}`,
         [
           executionId,
           o.status,
@@ -343,6 +349,7 @@ export class SqlStore implements Store {
           o.attestation?.enclaveConfigDigest ?? null,
           o.attestation?.resultSha256 ?? null,
           o.attestation?.binaryHash ?? null,
+          o.logs === undefined ? null : JSON.stringify(o.logs),
         ],
       ),
     );
@@ -354,9 +361,10 @@ export class SqlStore implements Store {
 
   async getExecution(executionId: string): Promise<ExecutionRecord | undefined> {
     const rows = await this.run('get execution', () =>
-      this.client.query<ExecutionRow>(`SELECT ${EXECUTION_COLUMNS} FROM cwh_executions WHERE execution_id = $1`, [
-        executionId,
-      ]),
+      this.client.query<ExecutionRow>(
+        `SELECT ${EXECUTION_COLUMNS_WITH_LOGS} FROM cwh_executions WHERE execution_id = $1`,
+        [executionId],
+      ),
     );
     return rows[0] === undefined ? undefined : toRecord(rows[0]);
   }
@@ -390,6 +398,19 @@ export class SqlStore implements Store {
       );
     }
     return rows.length;
+  }
+
+  async idsWithPrefix(kind: 'workflow' | 'execution', prefix: string, limit: number): Promise<string[]> {
+    checkIdPrefix(prefix, limit);
+    // `prefix` is checked hex, so it holds no LIKE wildcard.
+    const sql =
+      kind === 'workflow'
+        ? 'SELECT workflow_id AS id FROM cwh_workflows WHERE workflow_id LIKE $1 ORDER BY workflow_id LIMIT $2'
+        : 'SELECT execution_id AS id FROM cwh_executions WHERE execution_id LIKE $1 ORDER BY execution_id LIMIT $2';
+    const rows = await this.run(`find ${kind} ids`, () =>
+      this.client.query<{ id: string }>(sql, [`${prefix}%`, limit]),
+    );
+    return rows.map((r) => r.id);
   }
 
   /** Runs one store operation, wrapping backend errors in a HostError of code `store` that keeps the cause. */
@@ -473,5 +494,23 @@ function toRecord(row: ExecutionRow): ExecutionRecord {
             binaryHash: row.attested_binary_hash,
           },
         }),
+    ...(row.logs === undefined || row.logs === null ? {} : { logs: parseStoredLogs(row) }),
   };
+}
+
+/**
+ * Reads the `logs` column back: a JSON array of strings as `finishExecution` wrote it.
+ * @throws HostError (code `store`) naming the execution when it is damaged.
+ */
+function parseStoredLogs(row: ExecutionRow): string[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(row.logs!);
+  } catch (error) {
+    throw storeError(`execution ${row.execution_id}: the stored logs are not JSON`, { cause: error });
+  }
+  if (!Array.isArray(value) || value.some((line) => typeof line !== 'string')) {
+    throw storeError(`execution ${row.execution_id}: the stored logs are not an array of strings`);
+  }
+  return value;
 }

@@ -46,9 +46,15 @@ export interface ExecutionRecord {
   module: ExecutionModuleKind;
   /**
    * The enclave's attestation of the result of a confidential execution, as ConfidentialModule verified it before
-   * recording (absent for local executions, host-side failures, and records from before migration 3).
+   * recording (absent for local executions, host-side failures, and records from before migration 4).
    */
   attestation?: ExecutionAttestation;
+  /**
+   * The execution's log lines as the workflow wrote them, bounded by `boundRecordLogs` (at most
+   * `MAX_RECORD_LOG_LINES` lines and `MAX_RECORD_LOG_BYTES` bytes); absent while `running` and for records finished
+   * without logs (before migration 5).
+   */
+  logs?: string[];
 }
 
 /**
@@ -80,6 +86,8 @@ export interface ExecutionOutcome {
   error: string | null;
   /** The verified result attestation of a confidential execution; see {@link ExecutionRecord.attestation}. */
   attestation?: ExecutionAttestation;
+  /** The execution's log lines; stored bounded by `boundRecordLogs`. Default none. */
+  logs?: string[];
 }
 
 /** A deployed workflow. */
@@ -151,7 +159,7 @@ export interface Store {
    */
   finishExecution(executionId: string, outcome: ExecutionOutcome): Promise<ExecutionRecord>;
   getExecution(executionId: string): Promise<ExecutionRecord | undefined>;
-  /** Records newest first (by `startedAt`, then `executionId`). */
+  /** Records newest first (by `startedAt`, then `executionId`), without their `logs` (see `getExecution`). */
   listExecutions(options?: ListExecutionsOptions): Promise<ExecutionRecord[]>;
   /**
    * Run once at host start, before any execution, and by a stopping node once its grace period is over: every
@@ -160,6 +168,55 @@ export interface Store {
    * the number of records changed. Assumes one host per database.
    */
   markInterrupted(now?: Date): Promise<number>;
+  /**
+   * The workflow or execution ids that start with `prefix` (lowercase hex, 1 to 64 characters), ascending, at most
+   * `limit` (1..100) of them: how the CLI resolves a shortened id.
+   * @throws HostError (code `store`) when `prefix` is not lowercase hex or `limit` is out of range.
+   */
+  idsWithPrefix(kind: 'workflow' | 'execution', prefix: string, limit: number): Promise<string[]>;
+}
+
+/** Longest id prefix list `idsWithPrefix` returns. */
+export const MAX_PREFIX_MATCHES = 100;
+
+/**
+ * Checks the arguments of `idsWithPrefix`.
+ * @throws HostError (code `store`) naming the argument.
+ */
+export function checkIdPrefix(prefix: string, limit: number): void {
+  if (typeof prefix !== 'string' || !/^[0-9a-f]{1,64}$/.test(prefix)) {
+    throw storeError(`id prefix: expected 1 to 64 lowercase hex characters, got ${describeValue(prefix)}`);
+  }
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PREFIX_MATCHES) {
+    throw storeError(`id prefix limit: expected an integer in 1..${MAX_PREFIX_MATCHES}, got ${describeValue(limit)}`);
+  }
+}
+
+/** Most log lines kept in an execution record; the engine's own limit (`maxLogLines`) is higher. */
+export const MAX_RECORD_LOG_LINES = 200;
+/** Most bytes (UTF-8) of log lines kept in an execution record, all lines together. */
+export const MAX_RECORD_LOG_BYTES = 64 * 1024;
+
+/**
+ * The log lines an execution record keeps: the first lines that fit in `MAX_RECORD_LOG_LINES` lines and
+ * `MAX_RECORD_LOG_BYTES` bytes, then, when some did not, one line `… N more log lines not stored`.
+ * Log lines are what the workflow wrote: a workflow must not log secret values (docs/workflows.md).
+ */
+export function boundRecordLogs(logs: readonly string[]): string[] {
+  const total = logs.reduce((sum, line) => sum + Buffer.byteLength(line), 0);
+  if (logs.length <= MAX_RECORD_LOG_LINES && total <= MAX_RECORD_LOG_BYTES) return [...logs];
+  // Room for the closing line: one line and 64 bytes.
+  const kept: string[] = [];
+  let bytes = 0;
+  for (const line of logs) {
+    const size = Buffer.byteLength(line);
+    if (kept.length >= MAX_RECORD_LOG_LINES - 1 || bytes + size > MAX_RECORD_LOG_BYTES - 64) break;
+    kept.push(line);
+    bytes += size;
+  }
+  const more = logs.length - kept.length;
+  kept.push(`… ${more} more log line${more === 1 ? '' : 's'} not stored`);
+  return kept;
 }
 
 /** Error recorded by `markInterrupted`. */
@@ -269,12 +326,16 @@ export function checkExecutionOutcome(executionId: string, outcome: ExecutionOut
   checkDate(outcome.finishedAt, 'finishedAt', executionId);
   checkDuration(outcome.durationMs, executionId);
   if (outcome.attestation !== undefined) checkAttestation(outcome.attestation, executionId);
-  const { attestation, ...rest } = outcome;
+  const { attestation, logs, ...rest } = outcome;
+  if (logs !== undefined && (!Array.isArray(logs) || logs.some((line) => typeof line !== 'string'))) {
+    throw storeError(`execution logs: expected an array of strings, got ${describeValue(logs)}`, { executionId });
+  }
   return {
     ...rest,
     resultSummary: clipText(outcome.resultSummary),
     error: clipText(outcome.error),
     ...(attestation === undefined ? {} : { attestation: { ...attestation } }),
+    ...(logs === undefined ? {} : { logs: boundRecordLogs(logs) }),
   };
 }
 

@@ -523,10 +523,7 @@ export class PluginInstance {
     connection.listen();
     void exited.then((exit) => this.#onExit(proc, exit));
 
-    const info = (): string => {
-      const tail = output.tail();
-      return tail.length > 0 ? `; last stderr: ${tail.join(' | ')}` : '';
-    };
+    const info = (): string => output.summary();
     const handshake = connection.sendRequest(PluginInitializeRequest, {
       protocol: PLUGIN_PROTOCOL_VERSIONS,
       name: plugin.name,
@@ -708,8 +705,11 @@ export class PluginInstance {
     const message =
       `${this.#label} ${what}` +
       (this.#pending.size > 0 ? ` with ${this.#pending.size} call(s) in flight` : '') +
-      (tail.length > 0 ? `; last stderr: ${tail.join(' | ')}` : '');
-    this.#deps.log.error({ code: exit.code, signal: exit.signal, stderrTail: tail }, 'plugin instance crashed');
+      proc.output.summary();
+    this.#deps.log.error(
+      { code: exit.code, signal: exit.signal, stderrFirstError: proc.output.firstError(), stderrTail: tail },
+      'plugin instance crashed',
+    );
     this.#failPending(
       new CapabilityError('plugin_crashed', message, { context: { pluginId: this.plugin.name, instance: this.index } }),
     );

@@ -14,6 +14,11 @@ export const MAX_LOG_LINES_PER_SECOND = 1000;
 export const TAIL_LINES = 5;
 /** Characters of each kept stderr line shown in a crash message. */
 const TAIL_LINE_CHARS = 200;
+/**
+ * A stderr line that states an error: `Error: Cannot find module ...`, `TypeError [ERR_X]: ...`, `error: ...`, or a
+ * pino line at level error or fatal (kept as `[error] msg`). Stack frames (`    at ...`) never match.
+ */
+const ERROR_LINE = /^(?!\s+at\s)(?:.*\b[A-Za-z]*Error\b(?: \[[A-Z_]+\])?:|.*\berror:|\[(?:error|fatal)\] )/;
 
 const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
   10: 'trace',
@@ -38,6 +43,7 @@ function levelName(level: unknown): 'trace' | 'debug' | 'info' | 'warn' | 'error
 export class PluginOutput {
   readonly #log: Logger;
   readonly #tail: string[] = [];
+  #firstError: string | undefined;
   #windowStart = 0;
   #windowLines = 0;
   #dropped = 0;
@@ -85,6 +91,26 @@ export class PluginOutput {
     return [...this.#tail];
   }
 
+  /**
+   * The first stderr line that states an error (`Error: Cannot find module '…'`, `SyntaxError: …`, a pino line at
+   * level error or fatal), cut to 200 characters; undefined when none did. Node prints a fatal error's cause first
+   * and its stack and version after it, so the last lines alone often leave the cause out.
+   */
+  firstError(): string | undefined {
+    return this.#firstError;
+  }
+
+  /**
+   * What a start or crash message appends: `; first error: <line>` when an error line came before the kept tail,
+   * then `; last stderr: <a> | <b> | …` (at most 5 lines of 200 characters); empty when the plugin wrote nothing.
+   */
+  summary(): string {
+    const first = this.#firstError;
+    const tail = this.#tail;
+    const head = first !== undefined && !tail.includes(first) ? `; first error: ${first}` : '';
+    return head + (tail.length > 0 ? `; last stderr: ${tail.join(' | ')}` : '');
+  }
+
   #line(raw: string, source: 'stdout' | 'stderr', cut: boolean): void {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line.trim() === '') return;
@@ -127,7 +153,9 @@ export class PluginOutput {
   }
 
   #remember(text: string): void {
-    this.#tail.push(text.length > TAIL_LINE_CHARS ? `${text.slice(0, TAIL_LINE_CHARS)}...` : text);
+    const kept = text.length > TAIL_LINE_CHARS ? `${text.slice(0, TAIL_LINE_CHARS)}...` : text;
+    if (this.#firstError === undefined && ERROR_LINE.test(text)) this.#firstError = kept;
+    this.#tail.push(kept);
     if (this.#tail.length > TAIL_LINES) this.#tail.shift();
   }
 

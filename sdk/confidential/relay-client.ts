@@ -41,6 +41,7 @@ import {
   secretsResponseHasher,
   toChecksumAddress,
   type RelaySignature,
+  TrustError,
   verifyQuorum,
   verifyRelaySignature,
 } from '../trust/index.js';
@@ -309,6 +310,19 @@ export class RelayClient implements EnclaveRelay {
       return verifyQuorum(forwarded, target.signers, target.f, hash).result;
     } catch (error) {
       const hint = refusalHint(forwarded, target.signers, hash);
+      // The enclave's own count (from signed answers, not the gateway's word): F+1 failed because answers differed.
+      const distinct = error instanceof TrustError ? error.context.distinctAnswers : undefined;
+      if (typeof distinct === 'number' && distinct > 1) {
+        const rule =
+          method === CapabilityExecuteRelayRequest.method
+            ? `; a capability called from a confidential workflow runs once per relay node and needs F+1 identical answers, so it must be deterministic`
+            : '';
+        const gateway =
+          body.error !== undefined ? ` (gateway: ${String(body.error.message ?? 'error').slice(0, 300)})` : '';
+        throw new Error(
+          `relay: the relay nodes' answers differed: ${distinct} distinct validly signed answers among ${forwarded.length}, F+1 = ${target.f + 1} identical required${rule}${gateway}${hint}`,
+        );
+      }
       if (body.error !== undefined) {
         throw new Error(`relay: ${String(body.error.message ?? 'error').slice(0, 1000)}${hint}`);
       }

@@ -1,4 +1,4 @@
-import { HostError } from '../protocol/errors.js';
+import { type ErrorContext, HostError } from '../protocol/errors.js';
 
 /**
  * The step of a trust check that failed. Attestation steps follow `shared/design/protocol.md` section 6 in
@@ -23,7 +23,8 @@ export type TrustStep =
 export class TrustError extends HostError {
   readonly step: TrustStep;
 
-  constructor(step: TrustStep, message: string, options: { cause?: unknown } = {}) {
+  /** @param options.context - counts for callers (e.g. `distinctAnswers` of a failed quorum); never secret values */
+  constructor(step: TrustStep, message: string, options: { cause?: unknown; context?: ErrorContext } = {}) {
     super('trust', `${step}: ${message}`, options);
     this.step = step;
     this.reason = message;

@@ -160,8 +160,9 @@ export const MAX_QUORUM_DIAGNOSTIC_BYTES = 4096;
  * @param extraDiagnostic - counts to add to the failure message (e.g. node errors by message).
  * @returns the winning hash, result, sorted signatures and signer count.
  * @throws TrustError step `quorum` when no hash reaches F+1 valid distinct known signers (the message counts the
- *   signers per hash and the skipped responses per reason, at most {@link MAX_QUORUM_DIAGNOSTIC_BYTES} bytes), or
- *   `f` is invalid.
+ *   signers per hash and the skipped responses per reason, at most {@link MAX_QUORUM_DIAGNOSTIC_BYTES} bytes, and
+ *   says `the nodes' answers differed (D distinct answers)` when valid answers hashed differently; `context`
+ *   holds `distinctAnswers`), or `f` is invalid.
  */
 export function verifyQuorum<R>(
   responses: readonly SignedRelayResponse<R>[],
@@ -229,12 +230,16 @@ export function verifyQuorum<R>(
     ...[...skipped].map(([reason, n]) => `${reason}: ${n}`),
     ...[...extraDiagnostic].map(([reason, n]) => `${reason.slice(0, 200)}: ${n}`),
   ];
+  // Validly signed answers that hash differently: the nodes disagreed (a capability that is not deterministic, or a
+  // node that lies), which is not the same failure as too few valid signatures.
+  const differed = buckets.size > 1 ? `: the nodes' answers differed (${buckets.size} distinct answers)` : '';
   throw new TrustError(
     'quorum',
     capUtf8(
-      `no response hash has ${required} valid distinct known signers (best ${best} of ${responses.length} responses, f=${f}; ${parts.join('; ')})`,
+      `no response hash has ${required} valid distinct known signers${differed} (best ${best} of ${responses.length} responses, f=${f}; ${parts.join('; ')})`,
       MAX_QUORUM_DIAGNOSTIC_BYTES,
     ),
+    { context: { distinctAnswers: buckets.size } },
   );
 }
 

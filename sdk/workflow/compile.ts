@@ -39,8 +39,18 @@ function newestMtimeMs(dir: string): number {
   return newest;
 }
 
+/** What {@link CompileOptions.onProgress} hears: a compile starting, then done (or failed) after `elapsedMs`. */
+export type CompileProgress =
+  | { phase: 'start'; dir: string }
+  | { phase: 'done' | 'failed'; dir: string; elapsedMs: number };
+
 /** Options of {@link compileWorkflow}. */
 export interface CompileOptions {
+  /**
+   * Called when a compile starts and when it ends (not for an up-to-date binary): a compile takes 10 to 70 s, so a
+   * CLI shows it. `dir` is the directory as given. Default none.
+   */
+  onProgress?: (event: CompileProgress) => void;
   /** Rebuild even when the binary is newer than every source. Default false. */
   force?: boolean;
   /** Hard cap of the guest's linear memory baked into the binary, in 64 KiB pages. Default: none (the host caps). */
@@ -85,10 +95,12 @@ export async function compileWorkflow(
     '--transform',
     JSON_AS_TRANSFORM,
     '--use',
-    'abort=~lib/workflow/assembly/index/guestAbort',
+    'abort=~lib/workflow/assembly/abort/guestAbort',
   ];
   if (options.maximumMemoryPages) args.push('--maximumMemory', String(options.maximumMemoryPages));
   const diagnostics: string[] = [];
+  const started = performance.now();
+  options.onProgress?.({ phase: 'start', dir });
   const { error } = await asc.main(args, {
     stdout: { write: () => true } as never,
     stderr: {
@@ -98,14 +110,20 @@ export async function compileWorkflow(
       },
     } as never,
   });
+  const elapsedMs = performance.now() - started;
+  options.onProgress?.({ phase: error ? 'failed' : 'done', dir, elapsedMs });
   if (error) throw new Error(`compiling workflow ${dir} failed: ${error.message}\n${diagnostics.join('')}`);
   return { path: out, built: true };
 }
 
-/** Compiles every workflow directory directly under each of `parents` (relative to `root`). */
+/**
+ * Compiles every workflow directory directly under each of `parents` (relative to `root`).
+ * @param options - passed to each {@link compileWorkflow} (e.g. `onProgress`)
+ */
 export async function compileWorkflowTree(
   root: string,
   parents: string[],
+  options: CompileOptions = {},
 ): Promise<{ name: string; path: string; built: boolean }[]> {
   const results = [];
   for (const parent of parents) {
@@ -114,7 +132,7 @@ export async function compileWorkflowTree(
     for (const entry of readdirSync(base, { withFileTypes: true })) {
       const dir = join(base, entry.name);
       if (!entry.isDirectory() || !isWorkflowDir(dir)) continue;
-      const result = await compileWorkflow(dir);
+      const result = await compileWorkflow(dir, options);
       results.push({ name: `${parent}/${entry.name}`, ...result });
     }
   }

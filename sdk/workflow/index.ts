@@ -3,6 +3,7 @@
  */
 export {
   type CompileOptions,
+  type CompileProgress,
   compileWorkflow,
   compileWorkflowTree,
   isWorkflowDir,

@@ -1,7 +1,11 @@
 // The workflow SDK for AssemblyScript guests (public API). A workflow is an Extism plugin exporting
 // `execute(): i32`, which calls `runWorkflow(handlers)`. Everything below hides the host ABI: authors write
 // typed AssemblyScript and never see offsets. See docs/workflows.md.
+import { parseJson } from "./json";
 import { loadBlock, readInput, Reader, setOutput, storeBlock, Writer } from "./pdk";
+
+export { guestAbort } from "./abort";
+export { parseJson } from "./json";
 
 @external("extism:host/user", "call_capability")
 declare function host_call_capability(request: u64): u64;
@@ -19,29 +23,10 @@ declare function host_switch_modes(mode: i32): void;
 declare function host_random_seed(mode: i32): u64;
 @external("extism:host/user", "now")
 declare function host_now(): i64;
-@external("extism:host/user", "abort")
-declare function host_abort(message: u64): void;
 
 /** Execution modes (sdk.proto `Mode`). */
 export const MODE_DON: i32 = 1;
 export const MODE_NODE: i32 = 2;
-
-/**
- * Abort hook: AssemblyScript's `abort` (and every failed assertion, out-of-bounds access or out-of-memory)
- * lands here. The message goes to the host, which ends the execution with it. Wired with
- * `--use abort=...` by the workflow compiler.
- */
-export function guestAbort(
-  message: string | null = null,
-  fileName: string | null = null,
-  line: u32 = 0,
-  column: u32 = 0,
-): void {
-  let text = message !== null ? message : "abort";
-  if (fileName !== null) text += " (" + fileName + ":" + line.toString() + ":" + column.toString() + ")";
-  host_abort(storeBlock(Uint8Array.wrap(String.UTF8.encode(text))));
-  unreachable();
-}
 
 /** The outcome of an awaited call: `ok` with a `value`, or an `error` message. */
 export class Outcome {
@@ -51,6 +36,11 @@ export class Outcome {
   unwrap(): string {
     if (!this.ok) abort(this.error);
     return this.value;
+  }
+
+  /** This outcome itself: so that code written for a call in flight (`.await()`) also works on an outcome. */
+  await(): Outcome {
+    return this;
   }
 }
 
@@ -119,6 +109,41 @@ export class SecretsCall {
     const writer = new Writer();
     writer.i32(this.callbackId);
     return readOutcomes(loadBlock(host_await_secrets(storeBlock(writer.finish()))));
+  }
+}
+
+/**
+ * One secret in flight, as `runtime.getSecret` returns it. `await()` blocks until it arrives and gives its
+ * `Outcome` (awaited once, then remembered). `ok`, `value`, `error` and `unwrap()` await it too.
+ */
+export class SecretCall {
+  private outcome: Outcome | null = null;
+
+  constructor(private call: SecretsCall) {}
+
+  await(): Outcome {
+    let outcome = this.outcome;
+    if (outcome === null) {
+      outcome = this.call.await()[0];
+      this.outcome = outcome;
+    }
+    return outcome;
+  }
+
+  get ok(): bool {
+    return this.await().ok;
+  }
+
+  get value(): string {
+    return this.await().value;
+  }
+
+  get error(): string {
+    return this.await().error;
+  }
+
+  unwrap(): string {
+    return this.await().unwrap();
   }
 }
 
@@ -217,9 +242,21 @@ export class Runtime extends BaseRuntime {
     return new SecretsCall(-1, reader.str(), ids.length);
   }
 
-  /** Reads one secret, blocking. */
-  getSecret(id: string, namespace: string = "main"): Outcome {
-    return this.getSecrets([id], namespace).await()[0];
+  /**
+   * Starts reading one secret (namespace defaults to "main"), like `callCapability`: non-blocking, call `.await()`
+   * for its `Outcome`. For workflows written before: `.ok`, `.value`, `.error` and `.unwrap()` on the result
+   * await it implicitly, so `runtime.getSecret("K").ok` still works.
+   */
+  getSecret(id: string, namespace: string = "main"): SecretCall {
+    return new SecretCall(this.getSecrets([id], namespace));
+  }
+
+  /**
+   * The workflow config parsed as `T` (json-as): `{}` when the workflow was deployed without a config. A config that
+   * does not parse ends the execution with `config: invalid JSON (...); input "..."` (see `parseJson`).
+   */
+  parseConfig<T>(): T {
+    return parseJson<T>("config", this.configText.length > 0 ? this.configText : "{}");
   }
 
   /**

@@ -104,8 +104,14 @@ const usageCases: [string, string[], string][] = [
   ['inspect: a --config that is neither file nor JSON', ['inspect', 'x.wasm', '--config', 'nope'], '--config'],
   ['enclave measure: a missing --dir', ['enclave', 'measure', '--dir', 'missing'], '--dir'],
   ['enclave measure: a missing --dist', ['enclave', 'measure', '--dist', 'missing'], '--dist'],
-  ['plugins check: a missing --file', ['plugins', 'check', '--file', 'missing.yaml'], '--file'],
-  ['plugins list: a missing --file', ['plugins', 'list', '--file', 'missing.yaml'], '--file'],
+  ['plugins check: a missing --plugins', ['plugins', 'check', '--plugins', 'missing.yaml'], '--plugins'],
+  ['plugins list: a missing --plugins', ['plugins', 'list', '--plugins', 'missing.yaml'], '--plugins'],
+  ['plugins list: a missing --file (the deprecated alias)', ['plugins', 'list', '--file', 'missing.yaml'], '--file'],
+  [
+    'plugins list: --file and --plugins naming different files',
+    ['plugins', 'list', '--file', 'a.yaml', '--plugins', 'b.yaml'],
+    'give only --plugins',
+  ],
   ['attest verify: a missing document', ['attest', 'verify', 'missing.cose'], 'missing.cose'],
   ['attest verify: an invalid --at', ['attest', 'verify', 'x.wasm', '--at', 'yesterday'], '--at'],
 ];
@@ -142,8 +148,8 @@ const failureCases: [string, string[], string][] = [
     `no execution ${HEX64}`,
   ],
   ['inspect: a file that is not WebAssembly', ['inspect', 'not.wasm'], 'invalid workflow binary'],
-  ['plugins list: an invalid plugins.yaml', ['plugins', 'list', '--file', 'bad.yaml'], 'bad.yaml: plugins'],
-  ['plugins check: a billion-laughs plugins.yaml', ['plugins', 'check', '--file', 'laughs.yaml'], 'laughs.yaml: '],
+  ['plugins list: an invalid plugins.yaml', ['plugins', 'list', '--plugins', 'bad.yaml'], 'bad.yaml: plugins'],
+  ['plugins check: a billion-laughs plugins.yaml', ['plugins', 'check', '--plugins', 'laughs.yaml'], 'laughs.yaml: '],
   ['run: a billion-laughs --plugins file', ['run', 'x.wasm', '--plugins', 'laughs.yaml'], 'laughs.yaml: '],
 ];
 

@@ -129,6 +129,8 @@ function describeLifecycle(
         module: 'confidential',
         error: null,
         resultSummary: '{"message":"Hello from the enclave, operator!","n":12,"fibonacci":144,"primes":5}',
+        // The enclave's log lines are kept with the record.
+        logs: report.logs,
       });
       const text = await cwh('executions', 'show', report.executionId);
       expect(text.stdout).toMatch(/^status\s+succeeded$/m);
@@ -259,6 +261,57 @@ describe('cwh deploy, trigger and executions: errors', () => {
     },
     60_000,
   );
+
+  test('accepts a unique id prefix, refuses an ambiguous one listing the candidates, and shows logs and a rounded duration', async () => {
+    // Two names whose workflow ids share their first 4 hex digits.
+    const seen = new Map<string, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; pair === undefined; i++) {
+      const name = `prefix-${i}`;
+      const head = computeWorkflowId(OWNER, name, 'latest').slice(0, 4);
+      const other = seen.get(head);
+      if (other !== undefined) pair = [other, name];
+      else seen.set(head, name);
+    }
+    const ids = [];
+    for (const name of pair) {
+      const deploy = await cwh('deploy', hello(), '--owner', OWNER, '--name', name);
+      expect(deploy.exitCode, deploy.stderr).toBe(0);
+      ids.push(deploy.stdout);
+    }
+    const [first, second] = ids as [string, string];
+
+    const ambiguous = await cwh('trigger', first.slice(0, 4), '--no-plugins');
+    expect(ambiguous.exitCode).toBe(2);
+    expect(ambiguous.stderr).toContain(`<workflowId>: ${first.slice(0, 4)} is ambiguous: 2 workflow ids start with it`);
+    expect(ambiguous.stderr).toContain(first);
+    expect(ambiguous.stderr).toContain(second);
+
+    const none = await cwh('workflows', 'show', '0000ffff0000');
+    expect(none.exitCode).toBe(1);
+    expect(none.stderr).toContain('no workflow id starts with 0000ffff0000');
+
+    // The 12 digits `cwh executions list` shows in its WORKFLOW column are enough.
+    const run = await cwh('trigger', first.slice(0, 12), '--no-plugins', '--json');
+    expect(run.exitCode, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report).toMatchObject({ workflowId: first, status: 'succeeded' });
+    expect(Math.round(report.durationMs * 10) / 10).toBe(report.durationMs);
+
+    const list = await cwh('executions', 'list', '--workflow', first.slice(0, 12));
+    expect(list.exitCode).toBe(0);
+    expect(list.stdout).toContain(report.executionId);
+    expect(list.stdout).toContain(first.slice(0, 12));
+
+    const show = await cwh('executions', 'show', report.executionId.slice(0, 12));
+    expect(show.exitCode, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(new RegExp(`^executionId\\s+${report.executionId}$`, 'm'));
+    expect(show.stdout).toMatch(/^durationMs\s+\d+\.\d ms$/m);
+    expect(show.stdout).toMatch(/^logs \(1\):\n {2}\[log\] building a greeting for operator$/m);
+    const json = JSON.parse((await cwh('executions', 'show', report.executionId.slice(0, 8), '--json')).stdout);
+    expect(json).toMatchObject({ executionId: report.executionId, logs: ['building a greeting for operator'] });
+    expect(Math.round(json.durationMs * 10) / 10).toBe(json.durationMs);
+  }, 120_000);
 
   test('trigger of a missing subscription index is a usage error', async () => {
     const deploy = await cwh('deploy', hello(), '--owner', OWNER, '--name', 'hello');

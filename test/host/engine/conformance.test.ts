@@ -132,6 +132,38 @@ describe('workflow engine and SDK conformance', () => {
     expect(text(report)).toBe('"s3cr3t-value"');
   });
 
+  test('getSecret has the shape of callCapability: a call in flight, then .await() for its Outcome', async () => {
+    const report = await run({ action: 'secret-await' });
+    expect(report.error).toBeUndefined();
+    expect(text(report)).toBe('"s3cr3t-value"');
+    const missing = await run({ action: 'secret-missing-await' });
+    expect(missing.error).toBe('secret main/NOPE not found');
+  });
+
+  test('a JSON parse failure in parseJson names the field and quotes the input, not json-as internals', async () => {
+    const report = await run({ action: 'parse-named' });
+    expect(report.status).toBe('failed');
+    expect(report.error).toBe(
+      'workflow aborted: payload.inner: invalid JSON (Incomplete or malformed JSON value); input "{\\"action\\": \\"x\\", \\"n\\": "',
+    );
+    expect(report.error).not.toContain('~lib/json-as');
+  });
+
+  test('a JSON parse failure in a bare JSON.parse says it came from json-as and how to have the input named', async () => {
+    const report = await run({ action: 'parse-raw' });
+    expect(report.status).toBe('failed');
+    expect(report.error).toMatch(
+      /^workflow aborted: JSON parse failed \(json-as: .+\); parse with parseJson<T>\("<field>", text\)/,
+    );
+    expect(report.error).not.toContain('~lib/json-as');
+  });
+
+  test('parseConfig parses the deployed config', async () => {
+    const report = await run({ action: 'parse-config' });
+    expect(report.error).toBeUndefined();
+    expect(text(report)).toBe('0');
+  });
+
   test('refuses secrets in NODE mode', async () => {
     const report = await run({ action: 'secret-in-node' });
     expect(report.error).toBe('secrets are not available in NODE mode');

@@ -7,6 +7,8 @@ import { describe, expect, test } from 'vitest';
 import {
   type ExecutionRecord,
   INTERRUPTED_ERROR,
+  MAX_RECORD_LOG_BYTES,
+  MAX_RECORD_LOG_LINES,
   MAX_RECORD_TEXT_CHARS,
   type Store,
   type WorkflowSpec,
@@ -290,6 +292,68 @@ export function describeStoreContract(label: string, getStore: () => Store): voi
       const unknown = hex32();
       await expect(store.finishExecution(unknown, outcome)).rejects.toThrow(`execution ${unknown} is unknown`);
       expect((await store.getExecution(record.executionId))?.status).toBe('failed');
+    });
+
+    test("keeps the execution's log lines for getExecution, and leaves them out of listExecutions", async () => {
+      const store = getStore();
+      const record = makeRecord();
+      await store.beginExecution(record);
+      const logs = ['first line', 'ünïcode ✓', ''];
+      const finished = await store.finishExecution(record.executionId, {
+        status: 'succeeded',
+        finishedAt: new Date('2024-05-01T10:00:00.613Z'),
+        durationMs: 613.8275440000016,
+        resultSummary: null,
+        error: null,
+        logs,
+      });
+      expect(finished.logs).toEqual(logs);
+      expect((await store.getExecution(record.executionId))?.logs).toEqual(logs);
+      const [listed] = await store.listExecutions({ workflowId: record.workflowId });
+      expect(listed?.executionId).toBe(record.executionId);
+      expect(listed).not.toHaveProperty('logs');
+    });
+
+    test.each([
+      ['too many lines', Array.from({ length: MAX_RECORD_LOG_LINES + 50 }, (_, i) => `line ${i}`)],
+      ['too many bytes', Array.from({ length: 40 }, (_, i) => `${i} ${'x'.repeat(4000)}`)],
+    ])('bounds stored logs of %s and says how many lines were left out', async (_case, logs) => {
+      const store = getStore();
+      const record = makeRecord();
+      await store.beginExecution(record);
+      await store.finishExecution(record.executionId, {
+        status: 'succeeded',
+        finishedAt: new Date(),
+        durationMs: 1,
+        resultSummary: null,
+        error: null,
+        logs,
+      });
+      const stored = (await store.getExecution(record.executionId))!.logs!;
+      expect(stored.length).toBeLessThanOrEqual(MAX_RECORD_LOG_LINES);
+      expect(Buffer.byteLength(stored.join(''))).toBeLessThanOrEqual(MAX_RECORD_LOG_BYTES);
+      const kept = stored.length - 1;
+      expect(stored.slice(0, kept)).toEqual(logs.slice(0, kept));
+      expect(stored.at(-1)).toBe(`… ${logs.length - kept} more log lines not stored`);
+    });
+
+    test('finds workflow and execution ids by prefix, ascending and bounded', async () => {
+      const store = getStore();
+      const stem = randomBytes(3).toString('hex');
+      const ids = ['0', '1', '2'].map((digit) => `${stem}${digit}${hex32().slice(7)}`);
+      for (const executionId of [...ids].reverse()) await store.beginExecution(makeRecord({ executionId }));
+      expect(await store.idsWithPrefix('execution', stem, 10)).toEqual(ids);
+      expect(await store.idsWithPrefix('execution', stem, 2)).toEqual(ids.slice(0, 2));
+      expect(await store.idsWithPrefix('execution', `${stem}1`, 10)).toEqual([ids[1]]);
+      expect(await store.idsWithPrefix('execution', ids[2]!, 10)).toEqual([ids[2]]);
+      expect(await store.idsWithPrefix('workflow', stem, 10)).toEqual([]);
+      const spec = makeSpec({ workflowId: `${stem}f${hex32().slice(7)}` });
+      await store.putWorkflow(spec);
+      expect(await store.idsWithPrefix('workflow', stem, 10)).toEqual([spec.workflowId]);
+      await expect(store.idsWithPrefix('execution', "ab%'", 10)).rejects.toThrow(
+        /^id prefix: expected 1 to 64 lowercase hex characters/,
+      );
+      await expect(store.idsWithPrefix('execution', stem, 0)).rejects.toThrow(/^id prefix limit:/);
     });
 
     test('stores a manual run with a null trigger index and event id', async () => {

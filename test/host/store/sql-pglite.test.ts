@@ -51,7 +51,7 @@ describe('pglite store on disk', () => {
     await raw.query(`INSERT INTO cwh_migrations (version, name) VALUES (999, 'from the future')`);
     await raw.close();
     await expect(openStore({ dataDir })).rejects.toThrow(
-      'database schema version 999 is newer than this host supports (3): upgrade the host',
+      'database schema version 999 is newer than this host supports (5): upgrade the host',
     );
     const cleanup = await PGlite.create({ dataDir: path.join(dataDir, 'pgdata') });
     await cleanup.query('DELETE FROM cwh_migrations WHERE version = 999');

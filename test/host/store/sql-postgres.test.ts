@@ -72,7 +72,7 @@ describe.skipIf(!adminUrl)('postgres store', () => {
     try {
       await client.query(`INSERT INTO cwh_migrations (version, name) VALUES (999, 'from the future')`);
       await expect(openStore({ databaseUrl })).rejects.toThrow(
-        'database schema version 999 is newer than this host supports (3): upgrade the host',
+        'database schema version 999 is newer than this host supports (5): upgrade the host',
       );
     } finally {
       await client.query('DELETE FROM cwh_migrations WHERE version = 999');

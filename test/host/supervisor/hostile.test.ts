@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -54,6 +55,24 @@ describe('hostile plugins', () => {
         );
         // Fails at once, not after the call timeout; the bound leaves room for a GC pause on a loaded machine.
         expect(performance.now() - started).toBeLessThan(250);
+        await echoStillServes(registry);
+      },
+    );
+  });
+
+  test('a plugin whose entry file is missing fails to start naming the first error line, not only the last ones', async () => {
+    const missing = path.join(tmpdir(), `cwh-no-such-plugin-${process.pid}.js`);
+    await withPlugins(
+      [{ name: 'missing', command: ['node', missing], capabilities: ['missing@1.0.0'] }, echo],
+      async ({ results, registry }) => {
+        const error = results.find((r) => r.name === 'missing')?.error ?? '';
+        // Node prints the cause first, then a stack, `code: 'MODULE_NOT_FOUND'`, `}` and its version: the last
+        // five lines alone do not say what went wrong.
+        expect(error).toMatch(
+          /^plugin "missing" instance 0 exited with code 1 during plugin\/initialize; first error: Error: Cannot find module '[^']*cwh-no-such-plugin-\d+\.js'; last stderr: /,
+        );
+        expect(error.split('; last stderr: ')[1]).not.toContain('Cannot find module');
+        expect(error.length).toBeLessThan(1600);
         await echoStillServes(registry);
       },
     );

@@ -46,7 +46,7 @@ describe('cwh plugins', () => {
     capabilities: ["off@1.0.0"]
 `,
     );
-    const result = await cwh('plugins', 'check', '--file', file);
+    const result = await cwh('plugins', 'check', '--plugins', file);
     expect(result.exitCode).toBe(1);
     const lines = result.stdout.split('\n');
     expect(lines[0]).toMatch(/^NAME\s+INSTANCES\s+VERSION\s+CAPABILITIES\s+READY_MS\s+STATE$/);
@@ -65,16 +65,29 @@ describe('cwh plugins', () => {
       file,
       'plugins:\n  - name: a\n    command: [x]\n    capabilities: ["a@1.0.0"]\n    don: { nodes: 4, f: 0 }\n',
     );
-    const list = await cwh('plugins', 'list', '--file', file);
+    const list = await cwh('plugins', 'list', '--plugins', file);
     expect(list.exitCode).toBe(1);
     expect(list.stderr).toContain(`${file}: plugins[0].don.f: expected an integer >= 1, got 0`);
-    const check = await cwh('plugins', 'check', '--json', '--file', file);
+    const check = await cwh('plugins', 'check', '--json', '--plugins', file);
     expect(check.exitCode).toBe(1);
     expect(JSON.parse(check.stdout)).toEqual({
       ok: false,
       error: { code: 'failed', message: `${file}: plugins[0].don.f: expected an integer >= 1, got 0` },
     });
     expect((await cwh('plugins', 'list', '--bogus')).exitCode).toBe(2);
+  });
+
+  test('--file still works as a hidden, deprecated alias of --plugins, with a warning', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cwh-cli-'));
+    const file = path.join(dir, 'plugins.yaml');
+    writeFileSync(file, 'plugins:\n  - name: a\n    command: [x]\n    capabilities: ["a@1.0.0"]\n');
+    const list = await cwh('plugins', 'list', '--json', '--file', file);
+    expect(list.exitCode).toBe(0);
+    expect(JSON.parse(list.stdout)).toMatchObject({ ok: true, file, plugins: [{ name: 'a' }] });
+    expect(list.stderr).toBe('cwh: warning: --file is deprecated; use --plugins');
+    const help = await cwh('plugins', 'list', '--help');
+    expect(help.stdout).toContain('--plugins <path>');
+    expect(help.stdout).not.toContain('--file');
   });
 
   test('list prints the plugins without starting them', async () => {

@@ -86,7 +86,7 @@ export async function startRelayHarness(
     vaultConfig?: Record<string, unknown>;
     pinnedSigners?: string[];
     prepare?: (dir: string) => void;
-    /** More plugins.yaml entries, started with the DON (e.g. a probe that reads registry configs). */
+    /** More plugins.yaml entries, started with the DON (a probe that reads registry configs, a capability under test). */
     extraPlugins?: Record<string, unknown>[];
     maxRestarts?: number;
     requestTimeoutMs?: number;

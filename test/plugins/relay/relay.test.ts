@@ -271,9 +271,41 @@ describe('a relay DON with hostile nodes', () => {
       const started = performance.now();
       const answer = await h.client().executeCapability(CONTEXT, echoCall('x'));
       expect(performance.now() - started).toBeLessThan(1000);
+      // The two answers left are both validly signed, and differ: the enclave says so from its own count.
       expect(answer.error).toBe(
-        'relay: quorum unobtainable: best 1 of 2 required agreeing signers (4 nodes: 2 votes in 2 buckets, 2 errors, 0 pending)',
+        "relay: the relay nodes' answers differed: 2 distinct validly signed answers among 2, F+1 = 2 identical required; a capability called from a confidential workflow runs once per relay node and needs F+1 identical answers, so it must be deterministic (gateway: quorum unobtainable: best 1 of 2 required agreeing signers (4 nodes: 2 votes in 2 buckets, 2 errors, 0 pending))",
       );
+    } finally {
+      await h.stop();
+    }
+  }, 30_000);
+});
+
+describe('a capability that answers differently on every relay node', () => {
+  test('fails with an error saying the nodes answers differed and how many distinct answers there were', async () => {
+    const h = await startRelayHarness({
+      maxRestarts: 0,
+      extraPlugins: [
+        {
+          name: 'nondeterministic',
+          command: ['node', 'dist/test/fixtures/plugins/nondeterministic.js'],
+          capabilities: ['random@1.0.0'],
+        },
+      ],
+    });
+    try {
+      const answer = await h.client().executeCapability(CONTEXT, {
+        id: 'random@1.0.0',
+        method: 'Execute',
+        payload: textBytes('{}'),
+        callbackId: 1,
+      });
+      expect(answer.error).toMatch(
+        /^relay: the relay nodes' answers differed: 4 distinct validly signed answers among 4, F\+1 = 2 identical required; a capability called from a confidential workflow runs once per relay node and needs F\+1 identical answers, so it must be deterministic \(gateway: quorum unobtainable: /,
+      );
+      // echo is deterministic: the same DON agrees on it.
+      const echo = await h.client().executeCapability(CONTEXT, echoCall('same everywhere'));
+      expect(bytesText(echo.payload!)).toBe('same everywhere');
     } finally {
       await h.stop();
     }

@@ -70,8 +70,9 @@ describe('cwh inspect', () => {
     const report = JSON.parse(stdout);
     expect(report.abi).toBe('cre');
     expect(report.subscriptions).toEqual([
-      { id: 'cron-trigger@1.0.0', method: 'Trigger' },
-      { id: 'http-trigger@1.0.0-alpha', method: 'Trigger' },
+      // This guest subscribes with empty trigger configs.
+      { id: 'cron-trigger@1.0.0', method: 'Trigger', config: null },
+      { id: 'http-trigger@1.0.0-alpha', method: 'Trigger', config: null },
     ]);
   });
 

@@ -429,6 +429,28 @@ describe('verifyQuorum', () => {
     expect((error as TrustError).message).toContain('no response hash has 2 valid distinct known signers');
   });
 
+  test('says the answers differed, and how many distinct ones there were, when valid answers hash differently', () => {
+    let error: unknown;
+    try {
+      verifyQuorum(
+        [respond(seeds[0]!, ok), respond(seeds[1]!, { error: 'boom' }), respond(seeds[2]!, { error: 'bang' })],
+        known,
+        1,
+        hashOf,
+      );
+    } catch (e) {
+      error = e;
+    }
+    expect((error as TrustError).message).toMatch(
+      /^quorum: no response hash has 2 valid distinct known signers: the nodes' answers differed \(3 distinct answers\) \(best 1 of 3 responses, f=1; /,
+    );
+    expect((error as TrustError).context.distinctAnswers).toBe(3);
+    // Too few signatures over one answer is not a disagreement.
+    expect(() => verifyQuorum([respond(seeds[0]!, ok)], known, 1, hashOf)).toThrow(
+      /^quorum: no response hash has 2 valid distinct known signers \(best 1 of 1 responses/,
+    );
+  });
+
   test('skips bad signatures but still counts the good ones', () => {
     const foreign = respond(new Uint8Array(32).fill(77), ok);
     const duplicate = respond(seeds[0]!, ok);

@@ -12,8 +12,9 @@ class Config {
 }
 
 function onManual(runtime: Runtime, _payload: string): Result {
-  const config = JSON.parse<Config>(runtime.config().length > 0 ? runtime.config() : "{}");
-  const secret = runtime.getSecret("API_KEY");
+  const config = runtime.parseConfig<Config>();
+  // Like callCapability: getSecret starts the request, .await() waits for its Outcome.
+  const secret = runtime.getSecret("API_KEY").await();
   if (!secret.ok) return Result.error("cannot read API_KEY: " + secret.error);
   runtime.log("calling " + config.url + " with the API key from the vault");
   const request =

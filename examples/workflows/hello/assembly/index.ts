@@ -1,6 +1,6 @@
 // hello: a cron-triggered workflow that logs and returns a greeting built from its config.
 import { JSON } from "json-as";
-import { cron, handler, Result, Runtime, runWorkflow } from "workflow/assembly";
+import { cron, handler, parseJson, Result, Runtime, runWorkflow } from "workflow/assembly";
 
 @json
 class Config {
@@ -20,11 +20,11 @@ class Greeting {
 }
 
 function onCron(runtime: Runtime, payload: string): Result {
-  const config = JSON.parse<Config>(runtime.config());
+  const config = runtime.parseConfig<Config>(); // a bad config names "config" and quotes it
   runtime.log("building a greeting for " + config.name);
   const out = new Greeting();
   out.message = config.greeting + ", " + config.name + "!";
-  out.scheduledAt = JSON.parse<CronPayload>(payload).scheduledExecutionTime;
+  out.scheduledAt = parseJson<CronPayload>("payload", payload).scheduledExecutionTime;
   return Result.ok(JSON.stringify<Greeting>(out));
 }
 
