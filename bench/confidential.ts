@@ -33,7 +33,7 @@ export async function benchConfidential(): Promise<BenchRow[]> {
   writeFileSync(
     pluginsFile,
     `plugins:\n  - name: confidential-workflows\n    command: [node, ${JSON.stringify(enclave)}]\n` +
-      '    capabilities: ["confidential-workflows@1.0.0-alpha"]\n    config: { enclaves: [{ trustedValues: auto }], workers: 1 }\n',
+      '    capabilities: ["confidential-workflows@1.0.0-alpha"]\n    config: { enclaves: [{ trustedValues: auto, caRootsPEM: dev }], workers: 1 }\n',
   );
   const node = await startNode({ pluginsFile, workers: 1 });
   try {

@@ -39,7 +39,7 @@ beforeAll(() => {
       '  - name: confidential-workflows',
       `    command: [node, ${JSON.stringify(ENCLAVE_MAIN)}]`,
       '    capabilities: ["confidential-workflows@1.0.0-alpha"]',
-      '    config: { enclaves: [{ trustedValues: auto }], workers: 1 }',
+      '    config: { enclaves: [{ trustedValues: auto, caRootsPEM: dev }], workers: 1 }',
       '',
     ].join('\n'),
   );
