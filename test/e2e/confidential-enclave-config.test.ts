@@ -51,6 +51,18 @@ describe('a host that forges the relay DON description it publishes to the encla
     const info = node.registry.getExecutable(RELAY_CAPABILITY_ID).info;
     info.config = { ...(honest as object), ...patch };
   }
+
+  /**
+   * Kills the enclave and waits for its relaunch. The enclave freezes the relay config at first use, and the
+   * deploy's subscribe phase is one (its attested result binds the enclave_config digest), so a forged config
+   * reaches only an enclave started after it was published.
+   */
+  async function restartEnclave(): Promise<void> {
+    const enclave = node.supervisor!.instances('confidential-workflows')[0]!;
+    const pid = enclave.pid;
+    process.kill(pid!, 'SIGKILL');
+    await eventually(() => enclave.state === 'ready' && enclave.pid !== pid, 20_000);
+  }
   let honest: unknown;
 
   beforeAll(async () => {
@@ -93,6 +105,7 @@ describe('a host that forges the relay DON description it publishes to the encla
 
   test('f: 0: the enclave refuses it at first use, naming the field and where it came from', async () => {
     publish({ f: 0 });
+    await restartEnclave();
     const report = await execute();
     expect(report.status).toBe('failed');
     expect(report.error).toContain('relay.f must be an integer >= 1 (F = 0 would let one signer decide), got 0');
@@ -102,6 +115,7 @@ describe('a host that forges the relay DON description it publishes to the encla
   test('one honest signer swapped for the host key: every honest relay refuses, the error names enclave_config', async () => {
     const since = logs.length;
     publish({ signers: [relaySigner(testRelaySeed('hostile host')), ...pinned.slice(1)] });
+    await restartEnclave();
     const report = await execute();
     expect(report.status).toBe('failed');
     expect(report.error).toContain(
@@ -132,10 +146,7 @@ describe('a host that forges the relay DON description it publishes to the encla
     publish({});
     const frozen = await execute();
     expect(frozen.error).toContain('enclave_config differs');
-    const enclave = node.supervisor!.instances('confidential-workflows')[0]!;
-    const pid = enclave.pid;
-    process.kill(pid!, 'SIGKILL');
-    await eventually(() => enclave.state === 'ready' && enclave.pid !== pid, 20_000);
+    await restartEnclave();
     const report = await execute();
     // The secret is read through the honest DON; the endpoint (port 9) is unreachable, which is the next step.
     expect(report.error ?? '').not.toContain('API_KEY');
