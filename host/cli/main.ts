@@ -3,6 +3,7 @@ import { UsageError } from './arguments.js';
 import { printCliError } from './report.js';
 import { registerAttestCommands } from './attest.js';
 import { registerEnclaveCommands } from './enclave.js';
+import { registerInitCommands } from './init.js';
 import { registerInspectCommands } from './inspect.js';
 import { registerKeysCommands } from './keys.js';
 import { registerPluginCommands } from './plugins.js';
@@ -28,6 +29,7 @@ export function createProgram(): Command {
   registerKeysCommands(program);
   registerSecretsCommands(program);
   registerWorkflowCommands(program);
+  registerInitCommands(program);
   return program;
 }
 
