@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { UsageError } from './arguments.js';
+import { quote, UsageError } from './arguments.js';
 
 /** What `cwh init` scaffolds. */
 export type ProjectKind = 'workflow' | 'plugin';
@@ -86,11 +86,11 @@ function listTemplateFiles(dir: string, prefix = ''): string[] {
 export function scaffoldProject(kind: ProjectKind, dir: string, options: { name?: string } = {}): InitResult {
   const target = path.resolve(dir);
   if (existsSync(target)) {
-    if (!statSync(target).isDirectory()) throw new UsageError(`<dir>: ${dir} exists and is not a directory`);
+    if (!statSync(target).isDirectory()) throw new UsageError(`<dir>: ${quote(dir)} exists and is not a directory`);
     const entries = readdirSync(target);
     if (entries.length > 0) {
       throw new UsageError(
-        `<dir>: ${dir} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}); cwh init writes only into a new or empty directory`,
+        `<dir>: ${quote(dir)} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}); cwh init writes only into a new or empty directory`,
       );
     }
   }
@@ -98,16 +98,14 @@ export function scaffoldProject(kind: ProjectKind, dir: string, options: { name?
   if (options.name !== undefined) {
     if (!PROJECT_NAME.test(options.name)) {
       throw new UsageError(
-        `--name: expected 1 to 64 characters of a-z, 0-9 and -, starting with a letter or digit, got ${JSON.stringify(options.name.slice(0, 80))}`,
+        `--name: expected 1 to 64 characters of a-z, 0-9 and -, starting with a letter or digit, got ${quote(options.name)}`,
       );
     }
     name = options.name;
   } else {
     const derived = projectNameFromDir(target);
     if (derived === undefined) {
-      throw new UsageError(
-        `<dir>: cannot derive a project name from ${JSON.stringify(path.basename(target))}; pass --name`,
-      );
+      throw new UsageError(`<dir>: cannot derive a project name from ${quote(path.basename(target))}; pass --name`);
     }
     name = derived;
   }

@@ -107,12 +107,14 @@ describe('cwh init', () => {
     writeFileSync(path.join(dir, 'busy', 'notes.txt'), 'mine');
     const text = await cwh('init', 'workflow', 'busy');
     expect(text.exitCode).toBe(2);
-    expect(text.stderr).toContain('cwh: <dir>: busy is not empty (1 entry); cwh init writes only into a new or empty');
+    expect(text.stderr).toContain(
+      'cwh: <dir>: "busy" is not empty (1 entry); cwh init writes only into a new or empty',
+    );
     const json = await cwh('init', 'plugin', 'busy', '--json');
     expect(json.exitCode).toBe(2);
     expect(JSON.parse(json.stdout)).toEqual({
       ok: false,
-      error: { code: 'usage', message: expect.stringContaining('busy is not empty') },
+      error: { code: 'usage', message: expect.stringContaining('"busy" is not empty') },
     });
     expect(readdirSync(path.join(dir, 'busy'))).toEqual(['notes.txt']);
   });
@@ -121,7 +123,7 @@ describe('cwh init', () => {
     writeFileSync(path.join(dir, 'a-file'), 'x');
     const file = await cwh('init', 'plugin', 'a-file');
     expect(file.exitCode).toBe(2);
-    expect(file.stderr).toContain('a-file exists and is not a directory');
+    expect(file.stderr).toContain('"a-file" exists and is not a directory');
     const badName = await cwh('init', 'plugin', 'fresh', '--name', 'Bad Name');
     expect(badName.exitCode).toBe(2);
     expect(badName.stderr).toContain('--name: expected 1 to 64 characters of a-z, 0-9 and -');
