@@ -3,6 +3,7 @@ import { UsageError } from './arguments.js';
 import { printCliError } from './report.js';
 import { registerAttestCommands } from './attest.js';
 import { registerEnclaveCommands } from './enclave.js';
+import { registerInitCommands } from './init.js';
 import { registerInspectCommands } from './inspect.js';
 import { registerKeysCommands } from './keys.js';
 import { registerNodeCommands } from './node.js';
@@ -30,6 +31,7 @@ export function createProgram(): Command {
   registerSecretsCommands(program);
   registerWorkflowCommands(program);
   registerNodeCommands(program);
+  registerInitCommands(program);
   return program;
 }
 

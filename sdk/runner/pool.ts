@@ -209,7 +209,7 @@ export class WasmRunner {
     const channel = new MessageChannel();
     const worker = new Worker(entry, {
       eval: evaluate,
-      // @extism/extism imports node:wasi, which warns on every import in Node 20.
+      // @extism/extism imports node:wasi, which warns (ExperimentalWarning) on import.
       execArgv: ['--disable-warning=ExperimentalWarning'],
       workerData: { signal: signal.buffer, results: channel.port2 },
       transferList: [channel.port2],
@@ -218,7 +218,7 @@ export class WasmRunner {
     });
     const pw: PoolWorker = { worker, signal, results: channel.port1, ready: false, run: null, modules: new Set() };
     worker.on('message', (message: WorkerMessage) => this.#onMessage(pw, message));
-    worker.on('error', (error) => this.#onExit(pw, `worker error: ${error.message}`));
+    worker.on('error', (error: Error) => this.#onExit(pw, `worker error: ${error.message}`));
     worker.on('exit', (code) => this.#onExit(pw, `worker exited with code ${code}`));
     // Referenced while it has work (or is starting for queued work), so pending executions keep the process alive.
     this.#workers.push(pw);

@@ -5,7 +5,7 @@
  * A workflow directory holds `assembly/index.ts` (exporting `execute(): i32`) and, optionally, `config.json`.
  * The binary goes to `<dir>/build/workflow.wasm`.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,19 +79,27 @@ export async function compileWorkflow(
   if (!options.force && existsSync(out) && statSync(out).mtimeMs >= sourcesMtime) return { path: out, built: false };
 
   const asc = await import('assemblyscript/asc');
+  // asc names sources by their path relative to its base directory, and the json-as transform turns any source
+  // named `assembly/index` into a library file (its own entry point), which drops every export of a workflow
+  // compiled from inside its own directory (`cwh run .`). Sources are therefore named from the workflow
+  // directory's parent: `<dir name>/assembly/index`. The base is relative, because the transform joins it to the
+  // working directory.
+  const baseDir = relative(process.cwd(), dirname(root)) || '.';
   const args = [
-    relative(process.cwd(), entry),
+    relative(dirname(root), entry),
+    '--baseDir',
+    baseDir,
     '--outFile',
-    relative(process.cwd(), out),
+    relative(dirname(root), out),
     '--optimize',
     '--runtime',
     'incremental',
     // Packages resolve from the SDK (the `workflow` package) and from this installation's node_modules (json-as),
     // so that a workflow anywhere on disk compiles.
     '--path',
-    relative(process.cwd(), SDK_DIR) || '.',
+    SDK_DIR,
     '--path',
-    relative(process.cwd(), NODE_MODULES_DIR) || '.',
+    NODE_MODULES_DIR,
     '--transform',
     JSON_AS_TRANSFORM,
     '--use',
@@ -113,6 +121,12 @@ export async function compileWorkflow(
   const elapsedMs = performance.now() - started;
   options.onProgress?.({ phase: error ? 'failed' : 'done', dir, elapsedMs });
   if (error) throw new Error(`compiling workflow ${dir} failed: ${error.message}\n${diagnostics.join('')}`);
+  const exports = WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(out)));
+  if (!exports.some((e) => e.name === 'execute' && e.kind === 'function')) {
+    throw new Error(
+      `compiling workflow ${dir} produced no \`execute\` export: does assembly/index.ts export \`function execute(): i32\`?`,
+    );
+  }
   return { path: out, built: true };
 }
 
