@@ -11,7 +11,7 @@
  *   (starts it with the package's `PluginSupervisor` and calls it), plugins.yaml registering it, README.md,
  *   .gitignore.
  *
- * The templates are the package's `templates/<kind>/` tree; `{{name}}` and the `{{…VersionRange}}` placeholders are
+ * The templates are the package's `host/cli/templates/<kind>/` tree; `{{name}}` and the `{{…VersionRange}}` placeholders are
  * replaced, and a file named `gitignore` is written as `.gitignore` (npm leaves `.gitignore` files out of packages).
  * DIR must not exist or be an empty directory: nothing is ever overwritten.
  */
@@ -27,7 +27,7 @@ export type ProjectKind = 'workflow' | 'plugin';
 /** A plugin and capability name: plugins.yaml `name` rules (docs/plugins.md), at most 64 characters. */
 const PROJECT_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
-/** The package root: `templates/` and `package.json` live there, both in the repository and when installed. */
+/** The package root: `package.json` and `host/cli/templates/` are found from it, in the repository and when installed. */
 const PACKAGE_ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../' : '../../../', import.meta.url));
 
 /** What `cwh init` did: the project directory (absolute), its name, and the files written (relative, sorted). */
@@ -110,7 +110,7 @@ export function scaffoldProject(kind: ProjectKind, dir: string, options: { name?
     name = derived;
   }
 
-  const templateDir = path.join(PACKAGE_ROOT, 'templates', kind);
+  const templateDir = path.join(PACKAGE_ROOT, 'host', 'cli', 'templates', kind);
   const values: Record<string, string> = { name, ...versionRanges() };
   const files: string[] = [];
   mkdirSync(target, { recursive: true });
