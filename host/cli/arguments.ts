@@ -2,10 +2,15 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Option } from 'commander';
-import { textBytes, type TriggerSubscription } from '../../sdk/protocol/index.js';
-import { isProtoAny } from '../../sdk/protocol/proto/payloads.js';
+import { create } from '@bufbuild/protobuf';
+import { bytesText, textBytes, type TriggerSubscription } from '../../sdk/protocol/index.js';
+import { PayloadSchema as HttpTriggerPayloadSchema } from '../../sdk/protocol/proto/gen/capabilities/networking/http/v1alpha/trigger_pb.js';
+import { ValueSchema } from '../../sdk/protocol/proto/gen/values/v1/values_pb.js';
+import { isProtoAny, packAny } from '../../sdk/protocol/proto/payloads.js';
+import { valueFromJson } from '../../sdk/protocol/proto/values.js';
 import { type CompileProgress, compileWorkflow, isWorkflowDir } from '../../sdk/workflow/index.js';
 import { CRON_TRIGGER_ID, CronTrigger, cronEvent, parseCronSchedule } from '../capabilities/cron-trigger.js';
+import { HTTP_TRIGGER_ID } from '../capabilities/http-trigger.js';
 import { loadPluginsFile } from '../config/plugins-yaml.js';
 import type { TriggerEvent } from '../registry/registry.js';
 import { MAX_ATTRIBUTES_BYTES, parseWorkflowAttributes, type WorkflowAttributes } from '../workflows/attributes.js';
@@ -96,16 +101,31 @@ export async function loadWorkflowSource(target: string, options: { json?: boole
 }
 
 /**
- * The event a command fires at one subscription: the given payload, or a default one — for a cron subscription the
- * next scheduled time (JSON, or protobuf for CRE binaries), otherwise `{}`.
+ * The event a command fires at one subscription: the given JSON payload, or a default one — for a cron subscription
+ * the next scheduled time (JSON, or protobuf for CRE binaries), otherwise `{}`.
+ *
+ * A subscription whose config is a protobuf `Any` belongs to a CRE binary, which expects a protobuf `Any` payload
+ * too (docs/workflows.md "Values"): for `http-trigger@1.0.0-alpha` the JSON text becomes
+ * `Any(capabilities.networking.http.v1alpha.Payload{input})`, as the HTTP trigger delivers it (without a key: the
+ * command line is not a signed request); for any other trigger the JSON becomes `Any(values.v1.Value)`.
+ * @throws UsageError (`--payload: ...`) when the JSON has no Value (nesting deeper than 64 levels)
  */
 export function triggerEventFor(subscription: TriggerSubscription, payload?: Uint8Array): TriggerEvent {
   const eventId = `cli-${Date.now()}-${process.pid}`;
-  if (payload !== undefined) return { eventId, payload };
-  if (subscription.id === CRON_TRIGGER_ID) {
-    return cronEvent(CronTrigger.nextRun(parseCronSchedule(subscription.payload)), isProtoAny(subscription.payload));
+  const proto = isProtoAny(subscription.payload);
+  if (payload === undefined && subscription.id === CRON_TRIGGER_ID) {
+    return cronEvent(CronTrigger.nextRun(parseCronSchedule(subscription.payload)), proto);
   }
-  return { eventId, payload: textBytes('{}') };
+  const json = payload ?? textBytes('{}');
+  if (!proto) return { eventId, payload: json };
+  if (subscription.id === HTTP_TRIGGER_ID) {
+    return { eventId, payload: packAny(HttpTriggerPayloadSchema, create(HttpTriggerPayloadSchema, { input: json })) };
+  }
+  try {
+    return { eventId, payload: packAny(ValueSchema, valueFromJson(JSON.parse(bytesText(json)))) };
+  } catch (error) {
+    throw new UsageError(`--payload: no values.v1.Value for this JSON: ${(error as Error).message.slice(0, 200)}`);
+  }
 }
 
 /** The log levels `--log-level` accepts (pino's). */

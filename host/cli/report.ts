@@ -1,4 +1,5 @@
 import { bytesText } from '../../sdk/protocol/index.js';
+import { decodeValueJson } from '../../sdk/protocol/proto/values.js';
 import type { ExecutionReport } from '../engine/index.js';
 
 /** A duration for `--json` output: milliseconds rounded to 0.1 ms (the store keeps full precision). */
@@ -23,7 +24,9 @@ export interface EnclaveReport {
  * `ran in the enclave (pid P, measurement pcr0 <first 16 hex>…)`; with `json`, one object
  * `{executionId, [workflowId, module,] status, mode, [enclave,] result|error, durationMs, logs}` (`workflowId` and
  * `module` when `withWorkflow`; `mode` is `confidential` or `local`; `enclave` `{pid, measurement}` when known).
- * A JSON result is embedded as JSON, anything else as a string.
+ * A JSON result is embedded as JSON, anything else as a string. The result of a CRE binary (`abi` `cre`, a binary
+ * `values.v1.Value`) is printed as its JSON view (docs/workflows.md "Values"); when it does not decode, `result`
+ * is absent and `resultBase64` holds the raw bytes with `resultError` saying why (human output: `result (base64)`).
  */
 export function printExecutionReport(
   report: ExecutionReport,
@@ -31,7 +34,7 @@ export function printExecutionReport(
   withWorkflow = false,
   enclave?: EnclaveReport,
 ): void {
-  const value = report.value ? bytesText(report.value) : undefined;
+  const view = resultView(report);
   const mode = report.module === 'confidential' ? 'confidential' : 'local';
   if (!json) {
     for (const line of report.logs) process.stdout.write(`[log] ${line}\n`);
@@ -46,7 +49,9 @@ export function printExecutionReport(
     process.stdout.write(
       `execution ${report.executionId} ${report.status}${module} in ${formatDurationMs(report.durationMs)} ms\n`,
     );
-    process.stdout.write(report.error !== undefined ? `error: ${report.error}\n` : `result: ${value}\n`);
+    if (report.error !== undefined) process.stdout.write(`error: ${report.error}\n`);
+    else if ('base64' in view) process.stdout.write(`result (base64): ${view.base64} (${view.error})\n`);
+    else process.stdout.write(`result: ${view.text}\n`);
     return;
   }
   const out: Record<string, unknown> = { executionId: report.executionId };
@@ -56,10 +61,33 @@ export function printExecutionReport(
   out.mode = mode;
   if (enclave !== undefined) out.enclave = { pid: enclave.pid, measurement: { ...enclave.measurement } };
   if (report.error !== undefined) out.error = report.error;
-  else out.result = parseIfJson(value);
+  else if ('base64' in view) {
+    out.resultBase64 = view.base64;
+    out.resultError = view.error;
+  } else out.result = view.json;
   out.durationMs = roundDurationMs(report.durationMs);
   out.logs = report.logs;
   process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+type ResultView = { text: string | undefined; json: unknown } | { base64: string; error: string };
+
+function resultView(report: ExecutionReport): ResultView {
+  if (report.value === undefined) return { text: undefined, json: undefined };
+  if (report.abi === 'cre') {
+    try {
+      const json = decodeValueJson(report.value);
+      return { text: JSON.stringify(json), json };
+    } catch (error) {
+      const message = (error as Error).message;
+      return {
+        base64: Buffer.from(report.value).toString('base64'),
+        error: `not a values.v1.Value: ${message.length > 200 ? `${message.slice(0, 200)}…` : message}`,
+      };
+    }
+  }
+  const text = bytesText(report.value);
+  return { text, json: parseIfJson(text) };
 }
 
 function parseIfJson(value: string | undefined): unknown {

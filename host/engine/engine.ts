@@ -3,7 +3,9 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ExecutionError, HostError } from '../../sdk/protocol/errors.js';
 import type { ExecuteRequest, TriggerSubscription } from '../../sdk/protocol/index.js';
-import type { ExecutionLimitsOptions, WasmRunner } from '../../sdk/runner/index.js';
+import { textBytes } from '../../sdk/protocol/index.js';
+import { decodeValueJson } from '../../sdk/protocol/proto/values.js';
+import { detectAbi, type ExecutionLimitsOptions, type ModuleAbi, type WasmRunner } from '../../sdk/runner/index.js';
 import type { ModuleResult, ModuleV2 } from '../modules/module.js';
 import { WasmModule } from '../modules/wasm.js';
 import type { CapabilityRegistry, TriggerEvent } from '../registry/registry.js';
@@ -39,6 +41,8 @@ export interface DeployedWorkflow {
   spec: WorkflowSpec;
   module: ModuleV2;
   kind: ExecutionModuleKind;
+  /** The ABI the binary speaks: `cre` results are binary `values.v1.Value`s, `extism` results JSON. */
+  abi: ModuleAbi;
   subscriptions: TriggerSubscription[];
 }
 
@@ -56,12 +60,46 @@ export interface ExecutionReport {
   workflowId: string;
   triggerIndex: number;
   status: 'succeeded' | 'failed' | 'duplicate';
-  /** The result value (JSON for this project's workflows) when succeeded. */
+  /**
+   * The result value when succeeded: JSON for this project's (Extism) workflows, the binary encoding of a
+   * `values.v1.Value` for CRE binaries (`abi` `cre`; its JSON view: sdk/protocol/proto/values.ts).
+   */
   value?: Uint8Array;
+  /** The ABI of the workflow binary; absent in reports from older nodes (then read as `extism`). */
+  abi?: ModuleAbi;
   error?: string;
   logs: string[];
   durationMs: number;
   module: ExecutionModuleKind;
+}
+
+/**
+ * The ABI of a deployed binary: what the started WasmModule detected, else (a confidential module, which runs the
+ * binary elsewhere) read from the binary's imports here; `extism` when it cannot be read.
+ */
+async function binaryAbi(module: ModuleV2, binary: Uint8Array): Promise<ModuleAbi> {
+  if (module instanceof WasmModule && module.abi !== undefined) return module.abi;
+  try {
+    return detectAbi(await WebAssembly.compile(binary as Uint8Array<ArrayBuffer>));
+  } catch {
+    return 'extism';
+  }
+}
+
+/**
+ * The stored result summary of an execution (`summarizeResult`): for a CRE binary (`abi` `cre`), of the JSON text of
+ * the result Value's JSON view (docs/workflows.md "Values"), e.g. `"Hello world!"` with its quotes; of the raw bytes
+ * when they are not a Value this host can show.
+ */
+export function summarizeExecutionResult(value: Uint8Array, abi: ModuleAbi): string {
+  if (abi === 'cre') {
+    try {
+      return summarizeResult(textBytes(JSON.stringify(decodeValueJson(value))));
+    } catch {
+      // Not a Value (or one outside the JSON view's bounds): the raw summary below.
+    }
+  }
+  return summarizeResult(value);
 }
 
 /**
@@ -128,7 +166,8 @@ export class WorkflowEngine extends EventEmitter {
     await module.start();
     try {
       const subscriptions = await this.#subscribe(spec, module);
-      const deployed: DeployedWorkflow = { spec, module, kind, subscriptions };
+      const abi = await binaryAbi(module, binary);
+      const deployed: DeployedWorkflow = { spec, module, kind, abi, subscriptions };
       await this.undeploy(spec.workflowId);
       this.#workflows.set(spec.workflowId, deployed);
       if (options.registerTriggers !== false) await this.#register(deployed);
@@ -259,10 +298,10 @@ export class WorkflowEngine extends EventEmitter {
         `workflow ${workflowId} has ${count} trigger subscription(s); index ${triggerIndex} does not exist`,
       );
     }
-    const { spec, module, kind } = deployed;
+    const { spec, module, kind, abi } = deployed;
     const executionId = computeExecutionId(workflowId, event.eventId, triggerIndex);
     const startedAt = new Date();
-    const base = { executionId, workflowId, triggerIndex, logs: [] as string[], module: kind };
+    const base = { executionId, workflowId, triggerIndex, logs: [] as string[], module: kind, abi };
     const fresh = await this.#options.store.beginExecution({
       executionId,
       workflowId,
@@ -323,7 +362,7 @@ export class WorkflowEngine extends EventEmitter {
         status,
         finishedAt: new Date(),
         durationMs,
-        resultSummary: result.value ? summarizeResult(result.value) : null,
+        resultSummary: result.value ? summarizeExecutionResult(result.value, abi) : null,
         error: result.error ?? null,
         logs: base.logs,
         // The result attestation ConfidentialModule verified: it binds exactly this result (docs/protocol.md).

@@ -91,6 +91,7 @@ export const wireReportSchema = z
     logs: z.array(z.string()),
     durationMs: z.number(),
     module: z.enum(['wasm', 'confidential', 'cre']),
+    abi: z.enum(['extism', 'cre']).optional(),
   })
   .strict();
 export type WireReport = z.infer<typeof wireReportSchema>;
