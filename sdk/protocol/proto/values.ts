@@ -70,6 +70,7 @@ function toJson(value: Value, path: string, depth: number): JsonValue {
     case 'uint64Value':
       return integerJson(kind.value);
     case 'float64Value':
+      if (kind.value === 0) return 0; // -0 too: JSON has no negative zero
       return Number.isFinite(kind.value) ? kind.value : String(kind.value);
     case 'bigintValue':
       return bigIntText(kind.value.absVal, kind.value.sign, `${path}.bigint_value`);
