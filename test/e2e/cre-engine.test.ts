@@ -101,6 +101,8 @@ describe('a CRE binary run by the engine', () => {
     expect(deployed.kind).toBe('wasm');
     expect(report.error).toBeUndefined();
     expect(fromBinary(ValueSchema, report.value!).value).toEqual({ case: 'stringValue', value: 'cre-ok' });
+    expect(report.abi).toBe('cre');
+    expect((await node.store.getExecution(report.executionId))?.resultSummary).toBe('"cre-ok"');
   });
 
   test('runs inside the enclave plugin process when deployed as confidential', async () => {
@@ -108,6 +110,10 @@ describe('a CRE binary run by the engine', () => {
     expect(deployed.kind).toBe('confidential');
     expect(report.error).toBeUndefined();
     expect(fromBinary(ValueSchema, report.value!).value).toEqual({ case: 'stringValue', value: 'cre-ok' });
+    // Read from the binary's imports here: the enclave runs it.
+    expect(deployed.abi).toBe('cre');
+    expect(report.abi).toBe('cre');
+    expect((await node.store.getExecution(report.executionId))?.resultSummary).toBe('"cre-ok"');
     const enclavePid = node.supervisor!.instances('confidential-workflows')[0]!.pid;
     expect(report.logs[0]).toMatch(new RegExp(`^\\[enclave\\] pid ${enclavePid} runs execution ${report.executionId}`));
     expect(enclavePid).not.toBe(process.pid);
