@@ -56,7 +56,7 @@ export function valueToJson(value: Value): JsonValue {
 }
 
 function toJson(value: Value, path: string, depth: number): JsonValue {
-  if (depth > MAX_VALUE_DEPTH) throw new RangeError(`${path}: nested deeper than ${MAX_VALUE_DEPTH} levels`);
+  if (depth > MAX_VALUE_DEPTH) throw new RangeError(`${clipPath(path)}: nested deeper than ${MAX_VALUE_DEPTH} levels`);
   const kind = value.value;
   switch (kind.case) {
     case undefined:
@@ -100,7 +100,7 @@ function integerJson(n: bigint): number | string {
 
 function bigIntText(absVal: Uint8Array, sign: bigint, path: string): string {
   if (absVal.length > MAX_BIGINT_BYTES) {
-    throw new RangeError(`${path}: abs_val has ${absVal.length} bytes, more than ${MAX_BIGINT_BYTES}`);
+    throw new RangeError(`${clipPath(path)}: abs_val has ${absVal.length} bytes, more than ${MAX_BIGINT_BYTES}`);
   }
   const magnitude = absVal.length === 0 ? 0n : BigInt(`0x${Buffer.from(absVal).toString('hex')}`);
   // As the public Go implementation reads it: the sign only matters when negative.
@@ -121,15 +121,20 @@ function decimalText(coefficient: string, exponent: number): string {
 
 function rfc3339(seconds: bigint, nanos: number, path: string): string {
   if (seconds < MIN_TIMESTAMP_SECONDS || seconds > MAX_TIMESTAMP_SECONDS) {
-    throw new RangeError(`${path}: seconds ${seconds} is outside 0001-01-01 to 9999-12-31`);
+    throw new RangeError(`${clipPath(path)}: seconds ${seconds} is outside 0001-01-01 to 9999-12-31`);
   }
   if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) {
-    throw new RangeError(`${path}: nanos ${nanos} is outside 0 to 999999999`);
+    throw new RangeError(`${clipPath(path)}: nanos ${nanos} is outside 0 to 999999999`);
   }
   const iso = new Date(Number(seconds) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z for years 0001–9999
   const whole = iso.slice(0, 19);
   if (nanos === 0) return `${whole}Z`;
   return `${whole}.${String(nanos).padStart(9, '0').replace(/0+$/, '')}Z`;
+}
+
+/** A field path for an error message: at most 120 characters, its middle cut out when longer. */
+function clipPath(path: string): string {
+  return path.length > 120 ? `${path.slice(0, 70)}…${path.slice(-49)}` : path;
 }
 
 function quoteKey(key: string): string {
@@ -148,7 +153,7 @@ export function valueFromJson(json: unknown): Value {
 }
 
 function fromJson(json: unknown, path: string, depth: number): Value {
-  if (depth > MAX_VALUE_DEPTH) throw new RangeError(`${path}: nested deeper than ${MAX_VALUE_DEPTH} levels`);
+  if (depth > MAX_VALUE_DEPTH) throw new RangeError(`${clipPath(path)}: nested deeper than ${MAX_VALUE_DEPTH} levels`);
   if (json === null) return create(ValueSchema);
   switch (typeof json) {
     case 'boolean':
@@ -156,7 +161,7 @@ function fromJson(json: unknown, path: string, depth: number): Value {
     case 'string':
       return create(ValueSchema, { value: { case: 'stringValue', value: json } });
     case 'number':
-      if (!Number.isFinite(json)) throw new TypeError(`${path}: ${json} is not a JSON number`);
+      if (!Number.isFinite(json)) throw new TypeError(`${clipPath(path)}: ${json} is not a JSON number`);
       return Number.isSafeInteger(json)
         ? create(ValueSchema, { value: { case: 'int64Value', value: BigInt(json) } })
         : create(ValueSchema, { value: { case: 'float64Value', value: json } });
@@ -177,7 +182,7 @@ function fromJson(json: unknown, path: string, depth: number): Value {
       return create(ValueSchema, { value: { case: 'mapValue', value: { fields } } });
     }
     default:
-      throw new TypeError(`${path}: a ${typeof json} is not a JSON value`);
+      throw new TypeError(`${clipPath(path)}: a ${typeof json} is not a JSON value`);
   }
 }
 
