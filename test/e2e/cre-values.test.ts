@@ -169,6 +169,19 @@ describe('cwh run of a CRE binary', () => {
     });
   }, 60_000);
 
+  test('a Value without a JSON view (a time after 9999) prints resultBase64 and resultError naming the field', async () => {
+    const late = v({ value: { case: 'timeValue', value: { seconds: 253402300800n, nanos: 0 } } });
+    const guest = await constantGuest('late.wasm', cronSubscription(), late);
+    const json = await cwh('run', guest, '--no-plugins', '--json');
+    expect(json.exitCode, json.stderr).toBe(0);
+    const report = JSON.parse(json.stdout);
+    expect(report.result).toBeUndefined();
+    expect(Buffer.from(report.resultBase64, 'base64')).toEqual(Buffer.from(toBinary(ValueSchema, late)));
+    expect(report.resultError).toBe(
+      'not a values.v1.Value: value.time_value: seconds 253402300800 is outside 0001-01-01 to 9999-12-31',
+    );
+  }, 60_000);
+
   test('hands a JSON --payload to the binary as Any(values.v1.Value), which it returns unchanged', async () => {
     const payload = { n: 5, s: ['a', true, null, 1.5, { deep: 'x' }], big: -9007199254740991 };
     const json = await cwh('run', echo, '--no-plugins', '--payload', JSON.stringify(payload), '--json');
