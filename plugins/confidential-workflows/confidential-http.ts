@@ -420,13 +420,15 @@ function exchange(
         reject(error);
       } else resolve(value!);
     };
-    const flat: string[] = headers.flat();
-    if (body !== undefined && !headers.some(([n]) => n.toLowerCase() === 'content-length')) {
-      flat.push('content-length', String(body.length));
+    const merged: Record<string, string[]> = {};
+    for (const [name, value] of headers) {
+      const lower = name.toLowerCase();
+      merged[lower] = [...(merged[lower] ?? []), value];
     }
+    if (body !== undefined && merged['content-length'] === undefined) merged['content-length'] = [String(body.length)];
     const options = {
       method,
-      headers: flat,
+      headers: merged,
       lookup: guardedLookup(limits.allowPrivate),
       ...(limits.ca === undefined ? {} : { ca: limits.ca }),
     };
