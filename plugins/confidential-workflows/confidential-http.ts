@@ -4,7 +4,9 @@
  * the enclave, F+1 signed, like every other secret), are substituted here, and never leave the enclave: not in a
  * relay request, not in a log line, not in an error. The request is made by the enclave itself, once.
  *
- * Wire (JSON form, for AssemblyScript workflows; method `SendRequest`), field names as the public SDK's protojson:
+ * Wire, method `SendRequest`: for CRE binaries the protobuf `Any(ConfidentialHTTPRequest)` in and `Any(HTTPResponse)`
+ * out (sdk/protocol/proto/capabilities/networking/confidentialhttp/v1alpha/client.proto, the public field numbers);
+ * for AssemblyScript workflows the JSON form, field names as the public SDK's protojson:
  * ```
  * request  = {vaultDonSecrets?: [{key, namespace?}],            // at most 32; each must be in the registration
  *             request: {url, method? ("GET"), bodyString? | bodyBytes? (base64),
@@ -30,10 +32,18 @@ import { lookup as dnsLookup } from 'node:dns';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { create } from '@bufbuild/protobuf';
 import { gcm } from '@noble/ciphers/aes.js';
 import { randomBytes } from '@noble/ciphers/utils.js';
 import { z } from 'zod';
 import type { VaultDonSecret } from '../../sdk/protocol/confidential.js';
+import {
+  type ConfidentialHTTPRequest,
+  ConfidentialHTTPRequestSchema,
+  HeaderValuesSchema,
+  HTTPResponseSchema,
+} from '../../sdk/protocol/proto/gen/capabilities/networking/confidentialhttp/v1alpha/client_pb.js';
+import { isProtoAny, packAny, unpackAny } from '../../sdk/protocol/proto/payloads.js';
 import {
   type CapabilityResponse,
   DEFAULT_SECRET_NAMESPACE,
@@ -276,11 +286,18 @@ async function send(payload: Uint8Array, deps: ConfidentialHttpDeps, signal?: Ab
       `request is ${payload.length} bytes, more than MAX_CONFIDENTIAL_HTTP_REQUEST_BYTES ${MAX_CONFIDENTIAL_HTTP_REQUEST_BYTES}`,
     );
   }
+  const proto = isProtoAny(payload);
   let raw: unknown;
-  try {
-    raw = JSON.parse(Buffer.from(payload).toString('utf8'));
-  } catch {
-    throw new ConfidentialHttpError('request is not JSON (the JSON form of ConfidentialHTTPRequest is expected)');
+  if (proto) {
+    raw = fromProto(payload);
+  } else {
+    try {
+      raw = JSON.parse(Buffer.from(payload).toString('utf8'));
+    } catch {
+      throw new ConfidentialHttpError(
+        'request is neither an Any(ConfidentialHTTPRequest) nor JSON (the JSON form of ConfidentialHTTPRequest)',
+      );
+    }
   }
   const parsed = requestSchema.safeParse(raw);
   if (!parsed.success) {
@@ -389,11 +406,62 @@ async function send(payload: Uint8Array, deps: ConfidentialHttpDeps, signal?: Ab
     ...(signal === undefined ? {} : { signal }),
   });
   const outBody = encryptionKey === undefined ? response.body : encryptOutputBody(encryptionKey, response.body);
+  if (proto) {
+    return packAny(
+      HTTPResponseSchema,
+      create(HTTPResponseSchema, {
+        statusCode: response.statusCode,
+        body: outBody,
+        multiHeaders: Object.fromEntries(
+          Object.entries(response.multiHeaders).map(([name, h]) => [name, create(HeaderValuesSchema, h)]),
+        ),
+      }),
+    );
+  }
   return jsonBytes({
     statusCode: response.statusCode,
     multiHeaders: response.multiHeaders,
     body: encodeBytes(outBody),
   });
+}
+
+/**
+ * The JSON form of a protobuf `Any(capabilities.networking.confidentialhttp.v1alpha.ConfidentialHTTPRequest)` (field
+ * numbers in sdk/protocol/proto/capabilities/networking/confidentialhttp/v1alpha/client.proto), validated afterwards
+ * like a JSON request. An empty `method` means GET, a zero `timeout` the default.
+ * @throws ConfidentialHttpError when the bytes do not decode
+ */
+function fromProto(payload: Uint8Array): unknown {
+  let message: ConfidentialHTTPRequest;
+  try {
+    message = unpackAny(ConfidentialHTTPRequestSchema, payload);
+  } catch (error) {
+    throw new ConfidentialHttpError(`request: ${(error as Error).message.slice(0, 300)}`);
+  }
+  const r = message.request;
+  if (r === undefined) throw new ConfidentialHttpError('request: missing (ConfidentialHTTPRequest.request)');
+  const timeoutMs =
+    r.timeout === undefined ? 0 : Number(r.timeout.seconds) * 1000 + Math.floor(r.timeout.nanos / 1_000_000);
+  return {
+    vaultDonSecrets: message.vaultDonSecrets.map((secret) => ({
+      key: secret.key,
+      ...(secret.namespace === '' ? {} : { namespace: secret.namespace }),
+      ...(secret.owner === undefined ? {} : { owner: secret.owner }),
+    })),
+    request: {
+      url: r.url,
+      ...(r.method === '' ? {} : { method: r.method }),
+      ...(r.body.case === 'bodyString' ? { bodyString: r.body.value } : {}),
+      ...(r.body.case === 'bodyBytes' ? { bodyBytes: encodeBytes(r.body.value) } : {}),
+      multiHeaders: Object.fromEntries(Object.entries(r.multiHeaders).map(([k, v]) => [k, { values: v.values }])),
+      templatePublicValues: r.templatePublicValues,
+      ...(r.customRootCaCertPem.length === 0
+        ? {}
+        : { customRootCaCertPem: Buffer.from(r.customRootCaCertPem).toString('utf8') }),
+      ...(timeoutMs > 0 ? { timeoutMs } : {}),
+      encryptOutput: r.encryptOutput,
+    },
+  };
 }
 
 interface Exchanged {

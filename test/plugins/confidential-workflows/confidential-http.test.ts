@@ -4,6 +4,7 @@
  * relay client here; test/e2e/confidential-http.test.ts runs the same capability with the real relay DON.
  */
 import { createCipheriv } from 'node:crypto';
+import { create } from '@bufbuild/protobuf';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,11 @@ import {
   sendConfidentialHttp,
 } from '../../../plugins/confidential-workflows/confidential-http.js';
 import { bytesText, decodeBytes, jsonBytes, type SecretRequest } from '../../../sdk/protocol/index.js';
+import {
+  ConfidentialHTTPRequestSchema,
+  HTTPResponseSchema,
+} from '../../../sdk/protocol/proto/gen/capabilities/networking/confidentialhttp/v1alpha/client_pb.js';
+import { packAny, unpackAny } from '../../../sdk/protocol/proto/payloads.js';
 import { createTestCa } from '../../helpers/test-ca.js';
 
 const SECRET = 'sk-chttp-unit-5b1e9d0c';
@@ -138,6 +144,41 @@ describe('confidential-http in the enclave', () => {
     expect(asked.at(-1)).toEqual([{ id: 'API_KEY', namespace: 'main' }]);
   });
 
+  test('the protobuf form: Any(ConfidentialHTTPRequest) in, Any(HTTPResponse) out, as a CRE binary sends it', async () => {
+    const before = seen.length;
+    const payload = packAny(
+      ConfidentialHTTPRequestSchema,
+      create(ConfidentialHTTPRequestSchema, {
+        vaultDonSecrets: [{ key: 'API_KEY', namespace: 'main' }],
+        request: {
+          url: `${httpsBase}/quote`,
+          method: 'POST',
+          body: { case: 'bodyString', value: 'n={{.n}}' },
+          multiHeaders: { 'X-Api-Key': { values: ['{{.API_KEY}}'] } },
+          templatePublicValues: { n: '3' },
+          customRootCaCertPem: new TextEncoder().encode(caPem),
+          timeout: { seconds: 5n, nanos: 0 },
+        },
+      }),
+    );
+    const response = await sendConfidentialHttp(
+      payload,
+      deps(confidentialHttpConfigSchema.parse({ allowPrivateDestinations: true })),
+    );
+    expect(response.error).toBeUndefined();
+    const out = unpackAny(HTTPResponseSchema, response.payload!);
+    expect(out.statusCode).toBe(200);
+    expect(JSON.parse(bytesText(out.body))).toEqual({ price: 7 });
+    expect(out.multiHeaders['x-multi']?.values).toEqual(['a', 'b']);
+    expect(seen[before]?.headers['x-api-key']).toBe(SECRET);
+    expect(seen[before]?.body).toBe('n=3');
+    const noRequest = await sendConfidentialHttp(
+      packAny(ConfidentialHTTPRequestSchema, create(ConfidentialHTTPRequestSchema)),
+      deps(),
+    );
+    expect(noRequest.error).toBe('confidential-http: request: missing (ConfidentialHTTPRequest.request)');
+  });
+
   test('HTTPS with the request custom root CA; without it the test CA is not trusted', async () => {
     const request = {
       url: `${httpsBase}/quote`,
@@ -227,7 +268,9 @@ describe('confidential-http in the enclave', () => {
     expect((await call({ request: { url: `${base}/`, extra: 1 } })).error).toBe(
       'confidential-http: request: unknown field "extra"',
     );
-    expect((await sendConfidentialHttp(new TextEncoder().encode('{'), deps())).error).toMatch(/request is not JSON/);
+    expect((await sendConfidentialHttp(new TextEncoder().encode('{'), deps())).error).toMatch(
+      /request is neither an Any\(ConfidentialHTTPRequest\) nor JSON/,
+    );
   });
 
   test('encryptOutput: the body comes back as nonce || AES-256-GCM ciphertext || tag under the owner key', async () => {
@@ -270,5 +313,6 @@ describe('confidential-http in the enclave', () => {
     tampered[13]! ^= 1;
     expect(() => decryptOutputBody(AES_KEY, tampered)).toThrow();
     expect(() => encryptOutputBody('abc', plaintext)).toThrow(/must be 64 hex characters/);
+    expect(() => decryptOutputBody(AES_KEY, new Uint8Array(27))).toThrow(/shorter than nonce \+ tag/);
   });
 });
