@@ -4,7 +4,8 @@
  * a test CA whose `X-Api-Key` header is the template `{{.API_KEY}}`. The secret comes through a relay DON of 4 real
  * processes (F+1 signed, sealed to the enclave) and the vault; the server sees it; the host's and plugins' logs and
  * the database never contain it. The same workflow deployed without `confidential` is refused; a template naming a
- * secret the registration does not list is refused inside the enclave.
+ * secret the registration does not list is refused inside the enclave. A CRE-ABI binary (WAT, protobuf payloads) does
+ * the same cron → confidential-http call.
  * Needs `npm run build` (dist and the AssemblyScript fixtures).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,13 +14,28 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { AnySchema, anyPack } from '@bufbuild/protobuf/wkt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startNode, type WorkflowNode } from '../../host/node.js';
 import { openStore } from '../../host/store/sql.js';
 import type { WorkflowSpec } from '../../host/store/store.js';
 import { signedSecretWrite, VaultStore } from '../../plugins/vault/store.js';
+import { cronEvent } from '../../host/capabilities/cron-trigger.js';
 import { bytesText, decodeBytes, textBytes } from '../../sdk/protocol/index.js';
+import {
+  ConfidentialHTTPRequestSchema,
+  HTTPResponseSchema,
+} from '../../sdk/protocol/proto/gen/capabilities/networking/confidentialhttp/v1alpha/client_pb.js';
+import {
+  AwaitCapabilitiesRequestSchema,
+  AwaitCapabilitiesResponseSchema,
+  CapabilityRequestSchema,
+  ExecutionResultSchema,
+} from '../../sdk/protocol/proto/gen/sdk/v1alpha/sdk_pb.js';
+import { cronTriggerProtoConfig, unpackAny } from '../../sdk/protocol/proto/payloads.js';
+import { buildGuest, OUT_BYTES, readRecords, REGION } from '../fixtures/cre/guest.js';
 import { writeRelayDonPluginsFile } from '../helpers/relay-don.js';
 import { createTestCa } from '../helpers/test-ca.js';
 import { workflowBinary } from '../helpers/workflows.js';
@@ -40,6 +56,8 @@ describe('confidential-http inside the enclave, secrets through the relay DON', 
   let caPem: string;
   let confidential: WorkflowSpec;
   let local: WorkflowSpec;
+  let cre: WorkflowSpec;
+  let creLocal: WorkflowSpec;
   const logs: string[] = [];
   const seenKeys: string[] = [];
 
@@ -83,20 +101,23 @@ describe('confidential-http inside the enclave, secrets through the relay DON', 
     node = await startNode({ pluginsFile, workers: 1, logger, store });
     expect(node.pluginResults.filter((r) => !r.ok)).toEqual([]);
     const binary = await workflowBinary('test/fixtures/workflows/call-any');
-    const deploy = async (name: string, attributes: object) => {
+    const creBinary = await creGuest(apiUrl, caPem);
+    const deploy = async (name: string, attributes: object, wasm = binary) => {
       const spec = await node.workflows.deploy({
-        binary,
+        binary: wasm,
         owner: OWNER,
         name,
         attributes: textBytes(JSON.stringify(attributes)),
         binaryUrlBase: 'http://127.0.0.1:9',
         ownerKey: OWNER_KEY,
       });
-      await node.engine.deploy(spec, binary, { registerTriggers: false });
+      await node.engine.deploy(spec, wasm, { registerTriggers: false });
       return spec;
     };
     confidential = await deploy('chttp-confidential', { confidential: true, vault_don_secrets: [{ key: 'API_KEY' }] });
     local = await deploy('chttp-local', {});
+    cre = await deploy('chttp-cre', { confidential: true, vault_don_secrets: [{ key: 'API_KEY' }] }, creBinary);
+    creLocal = await deploy('chttp-cre-local', {}, creBinary);
   }, 120_000);
 
   afterAll(async () => {
@@ -156,6 +177,29 @@ describe('confidential-http inside the enclave, secrets through the relay DON', 
     expect(seenKeys.length).toBe(before);
   }, 30_000);
 
+  test('a CRE-ABI binary (cron → confidential-http with a templated X-Api-Key) gets the body; locally it is refused', async () => {
+    const before = seenKeys.length;
+    const run = async (spec: WorkflowSpec) => {
+      const report = await node.engine.execute(spec.workflowId, 0, cronEvent(new Date('2026-01-01T00:10:00Z'), true));
+      expect(report.error).toBeUndefined();
+      const [awaited] = readRecords(report.value);
+      const answer = fromBinary(AwaitCapabilitiesResponseSchema, awaited!).responses[1]!.response;
+      return answer;
+    };
+    const answer = await run(cre);
+    expect(answer.case).toBe('payload');
+    const http = unpackAny(HTTPResponseSchema, toBinary(AnySchema, answer.value as never));
+    expect(http.statusCode).toBe(200);
+    expect(JSON.parse(bytesText(http.body))).toEqual({ quote: 42 });
+    expect(seenKeys.slice(before)).toEqual([SECRET]);
+    const refused = await run(creLocal);
+    expect(refused).toEqual({
+      case: 'error',
+      value: expect.stringContaining('confidential-http@1.0.0-alpha is served only inside the enclave'),
+    });
+    expect(seenKeys.length).toBe(before + 1);
+  }, 60_000);
+
   test('neither secret appears in the host and plugin logs or the stored records', async () => {
     expect(logs.length).toBeGreaterThan(20);
     expect(logs.some((line) => line.includes('confidential execution finished'))).toBe(true);
@@ -168,3 +212,61 @@ describe('confidential-http inside the enclave, secrets through the relay DON', 
     }
   });
 });
+
+/**
+ * A CRE-ABI guest (WAT): subscribes to cron; on a trigger calls confidential-http@1.0.0-alpha `SendRequest` with
+ * `Any(ConfidentialHTTPRequest{vault_don_secrets: [API_KEY], request: {url, GET, X-Api-Key: {{.API_KEY}}, CA}})`,
+ * awaits it and returns the raw `AwaitCapabilitiesResponse` as its one record.
+ */
+async function creGuest(url: string, caPem: string): Promise<Uint8Array> {
+  const { OUT } = REGION;
+  const subs = toBinary(
+    ExecutionResultSchema,
+    create(ExecutionResultSchema, {
+      result: {
+        case: 'triggerSubscriptions',
+        value: {
+          subscriptions: [
+            {
+              id: 'cron-trigger@1.0.0',
+              method: 'Trigger',
+              payload: fromBinary(AnySchema, cronTriggerProtoConfig('0 */10 * * * *')),
+            },
+          ],
+        },
+      },
+    }),
+  );
+  const request = toBinary(
+    CapabilityRequestSchema,
+    create(CapabilityRequestSchema, {
+      id: 'confidential-http@1.0.0-alpha',
+      method: 'SendRequest',
+      callbackId: 1,
+      payload: anyPack(
+        ConfidentialHTTPRequestSchema,
+        create(ConfidentialHTTPRequestSchema, {
+          vaultDonSecrets: [{ key: 'API_KEY', namespace: 'main' }],
+          request: {
+            url,
+            method: 'GET',
+            multiHeaders: { 'X-Api-Key': { values: ['{{.API_KEY}}'] } },
+            customRootCaCertPem: new TextEncoder().encode(caPem),
+          },
+        }),
+      ),
+    }),
+  );
+  const wait = toBinary(AwaitCapabilitiesRequestSchema, create(AwaitCapabilitiesRequestSchema, { ids: [1] }));
+  return buildGuest({
+    data: { subs, request, wait },
+    extra: '(global $ql (mut i32) (i32.const 0))',
+    body: `(if (call $is_subscribe) (then (call $respond_raw (i32.const {subs}) (i32.const {subs.len})) (call $proc_exit (i32.const 0))))
+    (if (i64.lt_s (call $call_capability (i32.const {request}) (i32.const {request.len}) (i32.const ${OUT}) (i32.const 256)) (i64.const 0))
+      (then (call $proc_exit (i32.const 3))))
+    (global.set $ql (i32.wrap_i64 (call $await_capabilities (i32.const {wait}) (i32.const {wait.len}) (i32.const ${OUT}) (i32.const ${OUT_BYTES}))))
+    (if (i32.lt_s (global.get $ql) (i32.const 0)) (then (call $proc_exit (i32.const 4))))
+    (call $emit (i32.const ${OUT}) (global.get $ql))
+    (call $finish)`,
+  });
+}
