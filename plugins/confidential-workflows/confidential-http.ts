@@ -135,6 +135,8 @@ const requestSchema = z
 /** What the capability needs from the enclave's execution. */
 export interface ConfidentialHttpDeps {
   config: ConfidentialHttpConfig;
+  /** The workflow owner (EVM address): a `vaultDonSecrets[].owner`, when given, must be this one. */
+  owner?: string;
   /** The secrets the registration lists (`vault_don_secrets`): the only ones a request may name. */
   allowed: readonly VaultDonSecret[];
   /** Reads secrets through the relay DON (the enclave helper's relay client). */
@@ -339,6 +341,13 @@ async function send(payload: Uint8Array, deps: ConfidentialHttpDeps, signal?: Ab
 
   // Secrets: only those the registration lists, and templates only name known values.
   const listed = new Set(deps.allowed.map((s) => secretKey(s.namespace, s.key)));
+  vaultDonSecrets.forEach((s, i) => {
+    if (s.owner !== undefined && s.owner !== '' && s.owner.toLowerCase() !== (deps.owner ?? '').toLowerCase()) {
+      throw new ConfidentialHttpError(
+        `vaultDonSecrets[${i}].owner: ${JSON.stringify(s.owner.slice(0, 100))} is not the workflow owner; a workflow reads only its owner's secrets`,
+      );
+    }
+  });
   const wanted = vaultDonSecrets.map((s) => ({ id: s.key, namespace: s.namespace || DEFAULT_SECRET_NAMESPACE }));
   for (const s of wanted) {
     if (!listed.has(secretKey(s.namespace, s.id))) {

@@ -57,6 +57,7 @@ export class EnclaveExecutionHelper implements ExecutionHelper {
         request.payload,
         {
           config: confidentialHttp,
+          owner: this.#options.context.owner,
           allowed: this.#options.context.vaultDonSecrets,
           getSecrets: (requests, s) => this.getSecrets(requests, s),
         },

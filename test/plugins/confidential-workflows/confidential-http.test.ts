@@ -82,6 +82,7 @@ describe('confidential-http in the enclave', () => {
 
   const deps = (config: ConfidentialHttpConfig = LOOPBACK, allowed = [{ key: 'API_KEY', namespace: 'main' }]) => ({
     config,
+    owner: '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266',
     allowed,
     async getSecrets(requests: SecretRequest[]) {
       asked.push(requests);
@@ -206,6 +207,23 @@ describe('confidential-http in the enclave', () => {
       'confidential-http: vaultDonSecrets: secret "OTHER_KEY" (namespace "main") is not listed in the workflow\'s vault_don_secrets',
     );
     expect([seen.length, asked.length]).toEqual([before, readsBefore]);
+  });
+
+  test("a secret of another owner is refused; the workflow owner's own address is accepted", async () => {
+    const readsBefore = asked.length;
+    const other = await call({
+      vaultDonSecrets: [{ key: 'API_KEY', owner: '0x70997970c51812dc3a010c7d01b50e0d17dc79c8' }],
+      request: { url: `${base}/quote`, headers: { 'x-api-key': '{{.API_KEY}}' } },
+    });
+    expect(other.error).toBe(
+      'confidential-http: vaultDonSecrets[0].owner: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8" is not the workflow owner; a workflow reads only its owner\'s secrets',
+    );
+    expect(asked.length).toBe(readsBefore);
+    const own = await call({
+      vaultDonSecrets: [{ key: 'API_KEY', owner: '0xF39Fd6e51aad88F6F4ce6aB8827279cffFb92266' }],
+      request: { url: `${base}/quote`, headers: { 'x-api-key': '{{.API_KEY}}' } },
+    });
+    expect(answer(own.payload).statusCode).toBe(200);
   });
 
   test('a template naming a value that is neither a requested secret nor a public value is refused', async () => {
