@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { CONFIDENTIAL_HTTP_CAPABILITY_ID } from '../../sdk/protocol/confidential.js';
 import type {
   CapabilityRequest,
   CapabilityResponse,
@@ -49,6 +50,14 @@ export class EngineExecutionHelper implements ExecutionHelper {
   async callCapability(request: CapabilityRequest, signal?: AbortSignal): Promise<CapabilityResponse> {
     const { registry, metadata, deadline, subscribe } = this.#options;
     if (subscribe) return { error: 'capability calls are not allowed during the subscribe phase' };
+    if (request.id === CONFIDENTIAL_HTTP_CAPABILITY_ID) {
+      // Its secrets must never reach a node: only the enclave serves it (plugins/confidential-workflows).
+      return {
+        error:
+          `${CONFIDENTIAL_HTTP_CAPABILITY_ID} is served only inside the enclave: this workflow is not confidential ` +
+          '(deploy it with attributes {"confidential": true, "vault_don_secrets": [...]})',
+      };
+    }
     try {
       const capability = registry.getExecutableFor(request.id, WORKFLOWS_CALLER, request.method);
       return await capability.execute(

@@ -3,7 +3,11 @@
  * requests go out through the relay client ({@link EnclaveRelay}), never to anything local; until a relay is
  * configured they fail with `relay not configured`.
  */
-import type { EnclaveExecutionContext, EnclaveRelay } from '../../sdk/protocol/confidential.js';
+import {
+  CONFIDENTIAL_HTTP_CAPABILITY_ID,
+  type EnclaveExecutionContext,
+  type EnclaveRelay,
+} from '../../sdk/protocol/confidential.js';
 import type {
   CapabilityRequest,
   CapabilityResponse,
@@ -11,6 +15,7 @@ import type {
   SecretRequest,
   SecretResponse,
 } from '../../sdk/protocol/index.js';
+import { CONFIDENTIAL_HTTP_METHOD, type ConfidentialHttpConfig, sendConfidentialHttp } from './confidential-http.js';
 
 /** Options of {@link EnclaveExecutionHelper}. */
 export interface EnclaveExecutionHelperOptions {
@@ -20,6 +25,8 @@ export interface EnclaveExecutionHelperOptions {
   logs: string[];
   /** DON time of the execution; default now. */
   donTime?: Date;
+  /** The enclave's `confidentialHttp` config; without it `confidential-http@1.0.0-alpha` calls are refused. */
+  confidentialHttp?: ConfidentialHttpConfig;
 }
 
 /** One execution's helper inside the enclave. */
@@ -32,7 +39,31 @@ export class EnclaveExecutionHelper implements ExecutionHelper {
     this.#donTime = options.donTime ?? new Date();
   }
 
+  /**
+   * `confidential-http@1.0.0-alpha` is served here, inside the enclave (its secrets never leave it); every other
+   * capability call goes out through the relay client.
+   */
   async callCapability(request: CapabilityRequest, signal?: AbortSignal): Promise<CapabilityResponse> {
+    if (request.id === CONFIDENTIAL_HTTP_CAPABILITY_ID) {
+      const { confidentialHttp } = this.#options;
+      if (confidentialHttp === undefined)
+        return { error: `${CONFIDENTIAL_HTTP_CAPABILITY_ID} is not enabled in this enclave` };
+      if (request.method !== CONFIDENTIAL_HTTP_METHOD) {
+        return {
+          error: `${CONFIDENTIAL_HTTP_CAPABILITY_ID}: unknown method ${JSON.stringify(request.method.slice(0, 64))} (expected ${CONFIDENTIAL_HTTP_METHOD})`,
+        };
+      }
+      return sendConfidentialHttp(
+        request.payload,
+        {
+          config: confidentialHttp,
+          owner: this.#options.context.owner,
+          allowed: this.#options.context.vaultDonSecrets,
+          getSecrets: (requests, s) => this.getSecrets(requests, s),
+        },
+        signal,
+      );
+    }
     try {
       return await this.#options.relay.executeCapability(this.#options.context, request, signal);
     } catch (error) {

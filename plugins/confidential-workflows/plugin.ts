@@ -17,7 +17,8 @@
  *
  * Config (plugins.yaml `config`), see docs/confidential-execution.md:
  * `{enclaves: [{trustedValues: [{pcr0, pcr1, pcr2}] | "auto", caRootsPEM?}], maxCacheBytes?, maxBinaryBytes?,
- *   fetchTimeoutMs?, workers?, limits?, relay?}`. `enclaves` is read by the relays from the capability registry.
+ *   fetchTimeoutMs?, workers?, limits?, relay?, confidentialHttp?: {allowInsecureHttp?, allowPrivateDestinations?,
+ *   maxResponseBytes?, defaultTimeoutMs?, maxTimeoutMs?}}` (confidentialHttp: ./confidential-http.ts). `enclaves` is read by the relays from the capability registry.
  */
 import { authorizeRequest } from '../../sdk/confidential/authorization.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -43,6 +44,7 @@ import {
   DEFAULT_MAX_BINARY_BYTES,
   DEFAULT_MAX_CACHE_BYTES,
 } from './binary-cache.js';
+import { confidentialHttpConfigSchema } from './confidential-http.js';
 import { EnclaveExecutionHelper } from './helper.js';
 import { createEnclaveIdentity, identityWire } from './identity.js';
 
@@ -68,6 +70,7 @@ const configSchema = z
     workers: z.number().int().min(1).max(64).default(2),
     limits: z.record(z.number()).optional(),
     relay: z.record(z.unknown()).optional(),
+    confidentialHttp: confidentialHttpConfigSchema,
   })
   .strict();
 
@@ -160,6 +163,7 @@ export function createEnclavePlugin(options: EnclavePluginOptions = {}): Plugin<
           const helper = new EnclaveExecutionHelper({
             relay,
             logs,
+            confidentialHttp: ctx.config.confidentialHttp,
             context: {
               workflowId: execution.workflowId,
               owner: execution.owner,

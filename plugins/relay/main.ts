@@ -26,7 +26,7 @@
  * keys. With pinned signers, a node whose key is not `don.signers[i]` refuses to start.
  *
  * Config: `{dataDir?: string (default ".cwh/relay"), vaultCapability?, enclaveCapability?, deniedCapabilities?:
- * string[] (added to the built-in deny-list: the relay, the vault and the enclave), testBehaviour?}`. A config with
+ * string[] (added to the built-in deny-list: the relay, the vault, the enclave and confidential-http), testBehaviour?}`. A config with
  * the removed `privateKeys` list is refused at initialisation.
  */
 import path from 'node:path';
@@ -41,6 +41,7 @@ import {
   validateEnclaveConfig,
 } from '../../sdk/confidential/authorization.js';
 import { createEnclavePolicyChecker } from '../../sdk/confidential/enclave-policy.js';
+import { CONFIDENTIAL_HTTP_CAPABILITY_ID } from '../../sdk/protocol/confidential.js';
 import {
   CapabilityExecuteRelayRequest,
   decodeRelayedCall,
@@ -277,6 +278,8 @@ async function capabilityExecute(
     ENCLAVE_CAPABILITY_ID,
     ctx.config.vaultCapability,
     ctx.config.enclaveCapability,
+    // Served only inside the enclave (its secrets must never reach a node), whatever a host plugin registers.
+    CONFIDENTIAL_HTTP_CAPABILITY_ID,
     ...(ctx.config.deniedCapabilities ?? []),
   ]);
   if (denied.has(params.capability_id)) {

@@ -39,6 +39,11 @@ import {
 
 /** The capability served by the enclave plugin. */
 export const CONFIDENTIAL_WORKFLOWS_CAPABILITY_ID = 'confidential-workflows@1.0.0-alpha';
+/**
+ * Capability served only inside the enclave (plugins/confidential-workflows/confidential-http.ts): an HTTP request
+ * with vault secrets substituted into its templates. The host refuses it for every non-confidential workflow.
+ */
+export const CONFIDENTIAL_HTTP_CAPABILITY_ID = 'confidential-http@1.0.0-alpha';
 /** Runs one confidential execution. */
 export const CONFIDENTIAL_EXECUTE_METHOD = 'Execute';
 /** Describes the running enclave: {@link EnclaveIdentityWire}. */

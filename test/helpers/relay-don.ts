@@ -8,11 +8,16 @@ import { measureEnclave } from '../../sdk/trust/index.js';
  * DON of 4 nodes with F=1, the vault and http-actions (loopback only). Data dirs are relative to `dir`.
  * @param options.relaySigners - pinned `don.signers` of the relay DON (write the keys first: test/helpers/relay-keys.ts).
  * @param options.enclaveRelay - the enclave's `relay` config; default `{}` (everything from the host).
+ * @param options.confidentialHttp - the enclave's `confidentialHttp` config; default none (HTTPS only, public only).
  * @returns the file's path
  */
 export async function writeRelayDonPluginsFile(
   dir: string,
-  options: { relaySigners?: string[]; enclaveRelay?: Record<string, unknown> } = {},
+  options: {
+    relaySigners?: string[];
+    enclaveRelay?: Record<string, unknown>;
+    confidentialHttp?: Record<string, unknown>;
+  } = {},
 ): Promise<string> {
   const root = process.cwd();
   const dist = (file: string) => JSON.stringify(path.join(root, 'dist', file));
@@ -29,6 +34,7 @@ export async function writeRelayDonPluginsFile(
       `      enclaves: [{ trustedValues: [${JSON.stringify(measurement)}], caRootsPEM: dev }]`,
       '      workers: 1',
       `      relay: ${JSON.stringify(options.enclaveRelay ?? {})}`,
+      ...(options.confidentialHttp ? [`      confidentialHttp: ${JSON.stringify(options.confidentialHttp)}`] : []),
       '  - name: relay',
       `    command: [node, ${dist('plugins/relay/main.js')}]`,
       '    capabilities: ["confidential-relay@1.0.0-alpha"]',

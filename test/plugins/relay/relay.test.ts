@@ -134,6 +134,15 @@ describe('an honest relay DON of 4 nodes (F = 1)', () => {
     expect(answer).toEqual({ error: 'capability "vault@1.0.0-alpha" may not be called through the relay' });
   });
 
+  test('refuses to relay confidential-http: it runs only inside the enclave', async () => {
+    const answer = await h
+      .client()
+      .executeCapability(CONTEXT, { ...echoCall('{}'), id: 'confidential-http@1.0.0-alpha', method: 'SendRequest' });
+    expect(answer).toEqual({
+      error: 'capability "confidential-http@1.0.0-alpha" may not be called through the relay',
+    });
+  });
+
   test('rejects an enclave whose code (so PCR0) changed, naming the failed step', async () => {
     const changed = { ...MEASUREMENT, pcr0: 'ff'.repeat(48) };
     const [answer] = await h.client(changed).getSecrets(CONTEXT, [{ id: 'API_KEY', namespace: 'main' }]);
