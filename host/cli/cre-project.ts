@@ -143,7 +143,8 @@ export interface LoadProjectOptions {
 /**
  * Reads a CRE project for one workflow folder: project.yaml (found in the folder or up to 8 directories above),
  * the folder's workflow.yaml, the target's config and secrets.yaml, and the `.env` next to project.yaml. Secret
- * values come from the environment, else `.env`; each secret id takes the first of its variables that is set.
+ * values come from the environment, else `.env`; each secret id takes the first of its variables that is set and
+ * not empty.
  * @param workflowDir - the workflow folder (with workflow.yaml).
  * @throws ProjectFileError (a UsageError, exit code 2) naming the file and the field: a missing file, a YAML syntax
  *   error (line and column), a field of the wrong shape, an unknown target (with the targets there are), a secret
@@ -201,13 +202,15 @@ export function loadCreProject(workflowDir: string, options: LoadProjectOptions 
     }
     const parsed = validate(secretsFile, secretsSchema, readYaml(secretsFile)) ?? {};
     for (const [id, vars] of Object.entries(parsed.secretsNames ?? {})) {
-      const envVar = vars.find((name) => env[name] !== undefined || dotEnv[name] !== undefined);
+      // An empty variable counts as unset, in the environment and in .env.
+      const variableValue = (name: string) => (env[name] ? env[name] : dotEnv[name] ? dotEnv[name] : undefined);
+      const envVar = vars.find((name) => variableValue(name) !== undefined);
       if (envVar === undefined) {
         throw new ProjectFileError(
           `${secretsFile}: secretsNames.${id}: none of ${vars.join(', ')} is set in the environment or ${dotEnvFile}`,
         );
       }
-      const text = env[envVar] ?? dotEnv[envVar]!;
+      const text = variableValue(envVar)!;
       const value = new TextEncoder().encode(text);
       if (value.length > CLI_FILE_LIMITS.secretBytes) {
         throw new ProjectFileError(

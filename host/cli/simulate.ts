@@ -246,7 +246,9 @@ async function simulate(folder: string, options: SimulateOptions): Promise<void>
           `execution ${report.executionId} ${report.status} (${mode}) in ${formatDurationMs(report.durationMs)} ms\n`,
         );
         process.stdout.write(
-          report.error !== undefined ? `error: ${report.error}\n` : `Workflow Simulation Result: ${result}\n`,
+          report.error !== undefined
+            ? `error: ${report.error}\n`
+            : `Workflow Simulation Result: ${printable(result)}\n`,
         );
       }
       process.exitCode = report.status === 'succeeded' ? 0 : 1;
@@ -350,4 +352,13 @@ function localSecrets(vault: VaultStore, owner: string, ids: Set<string>): Secre
       });
     },
   };
+}
+
+/**
+ * A result for a terminal line: as is, or JSON-quoted when it holds control characters (a CRE binary's
+ * `values.v1.Value` bytes, until they are decoded).
+ */
+function printable(result: string | undefined): string {
+  if (result === undefined) return '(none)';
+  return /\p{Cc}/u.test(result) ? JSON.stringify(result) : result;
 }
