@@ -146,7 +146,7 @@ describe('cwh simulate: a CRE project run locally', () => {
     expect(limited.exitCode).toBe(1);
     const out = JSON.parse(limited.stdout);
     expect(out.status).toBe('failed');
-    expect(out.error).toMatch(/4/);
+    expect(out.error).toMatch(/maxResponseBytes/);
     expect(out.limits.maxResponseBytes).toBe(4);
   }, 60_000);
 });
