@@ -133,7 +133,7 @@ async function simulate(folder: string, options: SimulateOptions): Promise<void>
   const httpPayload =
     options.httpPayload === undefined
       ? undefined
-      : readJsonArgument('--http-payload', options.httpPayload, CLI_FILE_LIMITS.payloadBytes);
+      : readJsonArgument('--http-payload', httpPayloadArgument(options.httpPayload), CLI_FILE_LIMITS.payloadBytes);
   const project = loadCreProject(folder, options.target === undefined ? {} : { target: options.target });
   const binary = readBinary(project, options.wasm);
   const confidential = options.confidential === true || project.confidential;
@@ -361,4 +361,15 @@ function localSecrets(vault: VaultStore, owner: string, ids: Set<string>): Secre
 function printable(result: string | undefined): string {
   if (result === undefined) return '(none)';
   return /\p{Cc}/u.test(result) ? JSON.stringify(result) : result;
+}
+
+/** `--http-payload`: JSON, `@file`, or (as in CRE) a file path without `@` when the text is not JSON. */
+function httpPayloadArgument(value: string): string {
+  if (value.startsWith('@')) return value;
+  try {
+    JSON.parse(value);
+    return value;
+  } catch {
+    return existsSync(value) ? `@${value}` : value;
+  }
 }

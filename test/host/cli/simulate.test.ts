@@ -20,6 +20,17 @@ import { writeRelayDonPluginsFile } from '../../helpers/relay-don.js';
 const root = process.cwd();
 const SECRET = 'sk-simulate-5d1c09e7a3b2f468';
 
+/** A YAML alias bomb: 10 levels of 10 aliases each. */
+const LAUGHS = [
+  'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+  ...Array.from({ length: 9 }, (_, i) => {
+    const prev = String.fromCharCode(97 + i);
+    const name = String.fromCharCode(98 + i);
+    return `${name}: &${name} [${Array(10).fill(`*${prev}`).join(',')}]`;
+  }),
+  '',
+].join('\n');
+
 let dir: string;
 let binary: Uint8Array;
 let count = 0;
@@ -206,6 +217,19 @@ describe('cwh simulate: bad projects and usage (exit 2, the file and the field n
       ['-T', 'staging-settings'],
       /config\.staging\.json: not valid JSON/,
     ],
+    [
+      'an oversized workflow.yaml',
+      { 'my-workflow/workflow.yaml': `# ${'x'.repeat(300 * 1024)}\n` },
+      [],
+      /workflow\.yaml: file .*workflow\.yaml is 307203 bytes, over the limit of 262144 bytes/,
+    ],
+    [
+      '--http-payload for a cron trigger',
+      {},
+      ['-T', 'staging-settings', '--wasm', 'my-workflow/workflow.wasm', '--http-payload', '{"a":1}'],
+      /--http-payload: trigger 0 is cron-trigger@1\.0\.0, not an HTTP trigger/,
+    ],
+    ['a billion-laughs project.yaml', { 'project.yaml': LAUGHS }, [], /project\.yaml: .*alias/i],
     [
       'no --wasm for TypeScript source',
       {},
