@@ -152,7 +152,13 @@ async function simulate(folder: string, options: SimulateOptions): Promise<void>
       const name = { namespace: DEFAULT_SECRET_NAMESPACE, key: secret.id };
       vault.set(signedSecretWrite(key.privateKey, 'set', name, secret.value), secret.value);
     }
-    const pluginsConfig = await simulationPlugins(options.plugins, vaultDir, path.join(scratch, 'relay'), confidential);
+    const pluginsConfig = await simulationPlugins(
+      options.plugins,
+      vaultDir,
+      path.join(scratch, 'relay'),
+      confidential,
+      limits,
+    );
 
     const attributes = jsonBytes(
       confidential
@@ -280,7 +286,9 @@ function readBinary(project: CreProject, wasm: string | undefined): Uint8Array {
 /**
  * The plugins of the simulation: `--plugins FILE`, else `./plugins.yaml` when present, with the vault's `dataDir`
  * set to the simulation's vault and the relay DON's to a temporary directory (fresh relay keys), so that the
- * simulation never reads or writes the node's own vault.
+ * simulation never reads or writes the node's own vault; the enclave plugin's execution `limits` are the
+ * simulation's, and its call timeout at least the execution timeout plus 5 s, so that the same limits hold in the
+ * enclave as in a local simulation.
  * @throws UsageError when a confidential simulation has no plugins, or no enclave, relay DON or vault among them;
  *   Error `FILE: <the loader's message>` for an invalid plugins.yaml
  */
@@ -289,6 +297,7 @@ async function simulationPlugins(
   vaultDir: string,
   relayDir: string,
   confidential: boolean,
+  limits: ExecutionLimits,
 ): Promise<ResolvedPluginsConfig | undefined> {
   if (value !== undefined && value !== false && !existsSync(value)) {
     throw new UsageError(`--plugins: file ${value} does not exist`);
@@ -324,6 +333,14 @@ async function simulationPlugins(
     plugins: config.plugins.map((plugin) => {
       if (plugin.capabilities.includes(VAULT_CAPABILITY_ID)) return withDataDir(vaultDir)(plugin);
       if (plugin.capabilities.includes(RELAY_CAPABILITY_ID)) return withDataDir(relayDir)(plugin);
+      if (plugin.capabilities.includes(CONFIDENTIAL_WORKFLOWS_CAPABILITY_ID)) {
+        const config = plugin.config as Record<string, unknown>;
+        return {
+          ...plugin,
+          config: { ...config, limits: { ...(config.limits as Record<string, number> | undefined), ...limits } },
+          limits: { ...plugin.limits, callTimeoutMs: Math.max(plugin.limits.callTimeoutMs, limits.timeoutMs + 5_000) },
+        };
+      }
       return plugin;
     }),
   };

@@ -294,6 +294,28 @@ describe('cwh simulate --confidential: in the enclave through the relay DON', ()
     expect(run.stdout + run.stderr).not.toContain(SECRET);
   }, 120_000);
 
+  test('--limits hold in the enclave too', async () => {
+    const { cwd } = project({ 'limits.json': '{"maxResponseBytes": 4}' });
+    const pluginsFile = await writeRelayDonPluginsFile(cwd);
+    const run = await cwh(cwd, [
+      'my-workflow',
+      '-T',
+      'staging-settings',
+      '--wasm',
+      'my-workflow/workflow.wasm',
+      '--confidential',
+      '--plugins',
+      pluginsFile,
+      '--limits',
+      'limits.json',
+      '--json',
+    ]);
+    expect(run.exitCode, run.stderr.slice(-2000)).toBe(1);
+    const out = JSON.parse(run.stdout);
+    expect(out).toMatchObject({ mode: 'confidential', status: 'failed' });
+    expect(out.error).toMatch(/maxResponseBytes/);
+  }, 120_000);
+
   test('a confidential simulation without the relay DON is refused before anything runs', async () => {
     const { cwd } = project();
     writeFileSync(path.join(cwd, 'plugins.yaml'), 'plugins: []\n');
