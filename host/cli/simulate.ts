@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { signedSecretWrite, VaultStore } from '../../plugins/vault/store.js';
@@ -204,9 +205,13 @@ async function simulate(folder: string, options: SimulateOptions): Promise<void>
       );
       const count = deployed.subscriptions.length;
       if (count === 0) throw new Error(`the workflow subscribed to no trigger: there is nothing to simulate`);
-      const index = triggerIndex ?? (count === 1 ? 0 : undefined);
+      const list = deployed.subscriptions.map((s, i) => `[${i}] ${s.id}`).join(', ');
+      let index = triggerIndex ?? (count === 1 ? 0 : undefined);
+      // As the original simulator, ask on a terminal unless --non-interactive or --json.
+      if (index === undefined && !json && process.stdin.isTTY && process.stdout.isTTY) {
+        index = await askTriggerIndex(list, count);
+      }
       if (index === undefined) {
-        const list = deployed.subscriptions.map((s, i) => `[${i}] ${s.id}`).join(', ');
         throw new UsageError(`the workflow has ${count} triggers (${list}); choose one with --trigger-index`);
       }
       const subscription = deployed.subscriptions[index];
@@ -388,5 +393,17 @@ function httpPayloadArgument(value: string): string {
     return value;
   } catch {
     return existsSync(value) ? `@${value}` : value;
+  }
+}
+
+/** Asks on the terminal which trigger to run; undefined when the answer is not an index below `count`. */
+async function askTriggerIndex(list: string, count: number): Promise<number | undefined> {
+  const terminal = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = (await terminal.question(`triggers: ${list}\nwhich trigger to run (0-${count - 1})? `)).trim();
+    const n = Number(answer);
+    return /^\d+$/.test(answer) && n < count ? n : undefined;
+  } finally {
+    terminal.close();
   }
 }

@@ -162,6 +162,24 @@ describe('cwh simulate: a CRE project run locally', () => {
   }, 60_000);
 });
 
+describe('cwh simulate: choosing one of several triggers', () => {
+  test('--trigger-index picks one; without it (and no terminal) the triggers are listed; a wrong index is refused', async () => {
+    const { cwd } = project({ 'my-workflow/workflow.wasm': await buildSecretGuest(SECRET, 2) });
+    const base = ['my-workflow', '-T', 'staging-settings', '--wasm', 'my-workflow/workflow.wasm'];
+    const second = await cwh(cwd, [...base, '--trigger-index', '1', '--json']);
+    expect(second.exitCode, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ trigger: { index: 1 }, status: 'succeeded' });
+    const none = await cwh(cwd, base);
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toContain(
+      'the workflow has 2 triggers ([0] cron-trigger@1.0.0, [1] cron-trigger@1.0.0); choose one with --trigger-index',
+    );
+    const wrong = await cwh(cwd, [...base, '--trigger-index', '2']);
+    expect(wrong.exitCode).toBe(2);
+    expect(wrong.stderr).toContain('--trigger-index: the workflow has 2 trigger(s); index 2 does not exist');
+  }, 60_000);
+});
+
 describe('cwh simulate: bad projects and usage (exit 2, the file and the field named)', () => {
   const cases: [string, ProjectFiles, string[], RegExp][] = [
     ['no workflow.yaml', { 'my-workflow/workflow.yaml': null }, [], /workflow\.yaml: does not exist/],
