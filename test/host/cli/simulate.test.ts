@@ -5,7 +5,7 @@
  * owner-signed write, reaches the workflow, and appears in no output. Bad project files fail with exit code 2 and
  * an error naming the file and the field. Needs `npm run build`.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -301,6 +301,9 @@ describe('cwh simulate --confidential: in the enclave through the relay DON', ()
         '--plugins',
         pluginsFile,
         '--json',
+        // Every host and plugin log line goes to stderr: the secret must be in none of them.
+        '--log-level',
+        'debug',
       ],
       { API_KEY_VAR: SECRET },
     );
@@ -309,7 +312,11 @@ describe('cwh simulate --confidential: in the enclave through the relay DON', ()
     expect(out).toMatchObject({ mode: 'confidential', status: 'succeeded' });
     expect(out.result).toContain('secret-ok');
     expect(out.logs).toContain(GUEST_LOG_LINE);
+    expect(run.stderr).toMatch(/relay|vault|enclave/);
     expect(run.stdout + run.stderr).not.toContain(SECRET);
+    // plugins.yaml names vault/ and relay/ next to it: the simulation used its own temporary ones instead.
+    expect(existsSync(path.join(cwd, 'vault'))).toBe(false);
+    expect(existsSync(path.join(cwd, 'relay'))).toBe(false);
   }, 120_000);
 
   test('--limits hold in the enclave too', async () => {
