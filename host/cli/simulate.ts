@@ -182,8 +182,8 @@ async function simulate(folder: string, options: SimulateOptions): Promise<void>
       limits,
       workers: 1,
       // A local simulation reads the secrets of secrets.yaml from the same vault, as the original simulator hands
-      // them to the workflow; a confidential one never uses this (its secrets come through the relay DON).
-      secrets: localSecrets(vault, owner, new Set(project.secrets.map((s) => s.id))),
+      // them to the workflow; a confidential one has no local provider (its secrets come through the relay DON).
+      ...(confidential ? {} : { secrets: localSecrets(vault, owner, new Set(project.secrets.map((s) => s.id))) }),
     });
     try {
       const workflowId = computeWorkflowId(owner, project.workflowName, DEFAULT_WORKFLOW_TAG);
