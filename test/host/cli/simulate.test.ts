@@ -19,6 +19,8 @@ import { writeRelayDonPluginsFile } from '../../helpers/relay-don.js';
 
 const root = process.cwd();
 const SECRET = 'sk-simulate-5d1c09e7a3b2f468';
+/** Hardhat's well-known development account #0: a public test key. */
+const OWNER_KEY = 'ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
 
 /** A YAML alias bomb: 10 levels of 10 aliases each. */
 const LAUGHS = [
@@ -159,6 +161,25 @@ describe('cwh simulate: a CRE project run locally', () => {
     expect(out.status).toBe('failed');
     expect(out.error).toMatch(/maxResponseBytes/);
     expect(out.limits.maxResponseBytes).toBe(4);
+  }, 60_000);
+});
+
+describe('cwh simulate: only the secrets of secrets.yaml reach a local workflow', () => {
+  test('a secret left in a kept vault by another run is not handed out when secrets.yaml does not name it', async () => {
+    const vaultDir = path.join(dir, 'shared-vault');
+    const args = ['my-workflow', '-T', 'staging-settings', '--wasm', 'my-workflow/workflow.wasm', '--json'];
+    const first = project();
+    const owner = ['--owner-key', path.join(first.cwd, 'owner.key')];
+    writeFileSync(path.join(first.cwd, 'owner.key'), `${OWNER_KEY}\n`, { mode: 0o600 });
+    const stored = await cwh(first.cwd, [...args, ...owner, '--vault-dir', vaultDir]);
+    expect(JSON.parse(stored.stdout).result).toContain('secret-ok');
+    // Same owner, same vault; secrets.yaml now names OTHER only: API_KEY stays in the vault but is not served.
+    const second = project({ 'secrets.yaml': 'secretsNames:\n  OTHER:\n    - API_KEY_VAR\n' });
+    const run = await cwh(second.cwd, [...args, ...owner, '--vault-dir', vaultDir]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ secrets: [{ id: 'OTHER' }] });
+    expect(JSON.parse(run.stdout).result).toContain('secret-missing');
+    expect(new VaultStore(vaultDir).list().map((r) => r.key)).toEqual(['API_KEY', 'OTHER']);
   }, 60_000);
 });
 
