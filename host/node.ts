@@ -24,7 +24,7 @@ import { resolveEnclaveTrustedValues } from './modules/enclave-measurement.js';
 import { CapabilityRegistry } from './registry/registry.js';
 import { MemoryStore } from './store/memory.js';
 import type { Store } from './store/store.js';
-import { loadPluginsFile } from './config/plugins-yaml.js';
+import { loadPluginsFile, type ResolvedPluginsConfig } from './config/plugins-yaml.js';
 import { type PluginStartResult, PluginSupervisor } from './supervisor/index.js';
 import { WorkflowRegistry } from './workflows/registry.js';
 import { addLazyPlugins } from './supervisor/lazy.js';
@@ -36,6 +36,11 @@ export interface NodeOptions {
   store?: Store;
   /** plugins.yaml to start; `false` for none. Default: `plugins.yaml` in the working directory when it exists. */
   pluginsFile?: string | false;
+  /**
+   * plugins.yaml already loaded and resolved (`loadPluginsFile`), used instead of reading `pluginsFile`: e.g. with the
+   * vault's and relays' data directories moved to a temporary directory (`cwh simulate`).
+   */
+  pluginsConfig?: ResolvedPluginsConfig;
   /** `eager` (default) starts every plugin now; `lazy` starts them at the first call to a plugin capability. */
   pluginStart?: 'eager' | 'lazy';
   limits?: ExecutionLimitsOptions;
@@ -92,9 +97,9 @@ export async function startNode(options: NodeOptions = {}): Promise<WorkflowNode
   let supervisor: PluginSupervisor | null = null;
   let pluginResults: PluginStartResult[] = [];
   let lazyGateway: LazyGateway | undefined;
-  if (pluginsFile) {
+  if (options.pluginsConfig !== undefined || pluginsFile) {
     // `trustedValues: auto` of the enclave becomes the measurement of its compiled code (enclave-measurement.ts).
-    const config = await resolveEnclaveTrustedValues(await loadPluginsFile(pluginsFile));
+    const config = await resolveEnclaveTrustedValues(options.pluginsConfig ?? (await loadPluginsFile(pluginsFile!)));
     if (options.pluginStart === 'lazy') {
       const lazy = addLazyPlugins(config, registry, logger);
       supervisor = lazy.supervisor;

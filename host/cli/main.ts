@@ -10,6 +10,7 @@ import { registerNodeCommands } from './node.js';
 import { registerPluginCommands } from './plugins.js';
 import { registerRunCommand } from './run.js';
 import { registerSecretsCommands } from './secrets.js';
+import { registerSimulateCommand } from './simulate.js';
 import { registerWorkflowCommands } from './workflows.js';
 
 /** Exit codes of every `cwh` command. */
@@ -23,6 +24,7 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerRunCommand(program);
+  registerSimulateCommand(program);
   registerPluginCommands(program);
   registerAttestCommands(program);
   registerEnclaveCommands(program);
