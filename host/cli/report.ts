@@ -70,9 +70,11 @@ export function printExecutionReport(
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
-type ResultView = { text: string | undefined; json: unknown } | { base64: string; error: string };
+/** How a result prints: its text and JSON view, or, for a CRE Value that does not decode, base64 and why. */
+export type ResultView = { text: string | undefined; json: unknown } | { base64: string; error: string };
 
-function resultView(report: ExecutionReport): ResultView {
+/** The printable view of a report's result (a CRE binary's `values.v1.Value` as its JSON view). */
+export function resultView(report: ExecutionReport): ResultView {
   if (report.value === undefined) return { text: undefined, json: undefined };
   if (report.abi === 'cre') {
     try {

@@ -34,7 +34,7 @@ import {
 } from './arguments.js';
 import { type CreProject, loadCreProject } from './cre-project.js';
 import { type OwnerFlags, resolveOwnerKey, withOwnerOptions } from './keys.js';
-import { formatDurationMs, roundDurationMs } from './report.js';
+import { formatDurationMs, resultView, roundDurationMs } from './report.js';
 
 /**
  * Execution limits of a simulation where this project has the same limit as CRE's production service quotas
@@ -227,7 +227,7 @@ async function simulate(folder: string, options: SimulateOptions): Promise<void>
         );
       }
       const report = await node.engine.execute(workflowId, index, triggerEventFor(subscription, httpPayload));
-      const result = report.value === undefined ? undefined : bytesText(report.value);
+      const view = resultView(report);
       const mode = report.module === 'confidential' ? 'confidential' : 'local';
       if (json) {
         const out: Record<string, unknown> = {
@@ -239,7 +239,10 @@ async function simulate(folder: string, options: SimulateOptions): Promise<void>
           status: report.status,
         };
         if (report.error !== undefined) out.error = report.error;
-        else out.result = result;
+        else if ('base64' in view) {
+          out.resultBase64 = view.base64;
+          out.resultError = view.error;
+        } else out.result = view.json;
         out.durationMs = roundDurationMs(report.durationMs);
         out.logs = report.logs;
         out.secrets = project.secrets.map((s) => ({ id: s.id, namespace: DEFAULT_SECRET_NAMESPACE, envVar: s.envVar }));
@@ -259,7 +262,9 @@ async function simulate(folder: string, options: SimulateOptions): Promise<void>
         process.stdout.write(
           report.error !== undefined
             ? `error: ${report.error}\n`
-            : `Workflow Simulation Result: ${printable(result)}\n`,
+            : 'base64' in view
+              ? `Workflow Simulation Result (base64): ${view.base64} (${view.error})\n`
+              : `Workflow Simulation Result: ${view.text ?? '(none)'}\n`,
         );
       }
       process.exitCode = report.status === 'succeeded' ? 0 : 1;
@@ -374,15 +379,6 @@ function localSecrets(vault: VaultStore, owner: string, ids: Set<string>): Secre
       });
     },
   };
-}
-
-/**
- * A result for a terminal line: as is, or JSON-quoted when it holds control characters (a CRE binary's
- * `values.v1.Value` bytes, until they are decoded).
- */
-function printable(result: string | undefined): string {
-  if (result === undefined) return '(none)';
-  return /\p{Cc}/u.test(result) ? JSON.stringify(result) : result;
 }
 
 /** `--http-payload`: JSON, `@file`, or (as in CRE) a file path without `@` when the text is not JSON. */
