@@ -143,16 +143,19 @@ export async function initLocalNetwork(dir: string, options: LocalNetworkOptions
       write(`${n.name}/data/relay/node-0/relay.key`, seedHex, 0o600);
       write(
         `${n.name}/plugins.yaml`,
-        `# ${n.name}: one member of the relay DON. Only this node's key is in this folder.\n${stringify({
-          plugins: [
-            {
-              name: 'relay',
-              command: ['node', relayEntry],
-              capabilities: ['confidential-relay@1.0.0-alpha'],
-              config: { dataDir: 'data/relay' },
-            },
-          ],
-        })}`,
+        `# ${n.name}: one member of the relay DON. Only this node's key is in this folder.\n` +
+          '# Preview: the relay plugin does not run as a single network member yet (it wants don: {nodes, f} and\n' +
+          '# starts every member as its own instance); this entry is the shape the relay-over-network step will start.\n' +
+          `${stringify({
+            plugins: [
+              {
+                name: 'relay',
+                command: ['node', relayEntry],
+                capabilities: ['confidential-relay@1.0.0-alpha'],
+                config: { dataDir: 'data/relay' },
+              },
+            ],
+          })}`,
       );
     } else {
       write(
