@@ -3,7 +3,6 @@
  * "Networks (preview)"). `network up|status|down` are not built yet.
  */
 import type { Command } from 'commander';
-import { initLocalNetwork, LocalNetworkOptionError } from '../network/local-network.js';
 import { parseNonNegativeInt, UsageError } from './arguments.js';
 
 /** Registers `cwh network init`. */
@@ -27,6 +26,8 @@ export function registerNetworkCommands(program: Command): void {
           basePort: parseNonNegativeInt('--base-port', flags.basePort),
           host: flags.host,
         };
+        // Loaded on use: libp2p is a large module graph that no other command needs at start.
+        const { initLocalNetwork, LocalNetworkOptionError } = await import('../network/local-network.js');
         let result: Awaited<ReturnType<typeof initLocalNetwork>>;
         try {
           result = await initLocalNetwork(dir, options);
