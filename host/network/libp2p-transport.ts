@@ -58,6 +58,8 @@ export const NETWORK_DEFAULTS = {
   maxQueuedPerQueue: 256,
   /** How long a peer has to send its whole request frame once the stream is open, in milliseconds. */
   readTimeoutMs: 10_000,
+  /** Request streams one connection (one peer) may have open at once; libp2p resets the ones beyond. */
+  maxStreamsPerPeer: 128,
 } as const;
 
 /** Limits of a {@link NetworkNode}; every field defaults to {@link NETWORK_DEFAULTS}. */
@@ -316,7 +318,9 @@ export async function createNetworkNode(options: NetworkNodeOptions): Promise<Ne
     addresses: { listen: options.listen ?? [] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // Streams a peer opens before this side has finished upgrading the connection are held, up to this many;
+    // yamux's default (10) resets the whole connection when a caller opens more at once on a fresh connection.
+    streamMuxers: [yamux({ maxEarlyStreams: limits.maxStreamsPerPeer })],
     connectionGater: {
       denyDialMultiaddr: () => false,
       denyDialPeer: (peer) => !listed.has(peer.toString()),
@@ -464,7 +468,10 @@ export async function createNetworkNode(options: NetworkNodeOptions): Promise<Ne
 
   const send = async (peer: DonPeer, request: DonRequest, signal: AbortSignal): Promise<DonResponseMessage> => {
     const callSignal = AbortSignal.any([signal, stopping.signal, AbortSignal.timeout(request.timeoutMs)]);
-    const stream = await node.dialProtocol(peerIdFromString(peer.peerId), DON_PROTOCOL, { signal: callSignal });
+    const stream = await node.dialProtocol(peerIdFromString(peer.peerId), DON_PROTOCOL, {
+      signal: callSignal,
+      maxOutboundStreams: limits.maxStreamsPerPeer,
+    });
     try {
       const messageId = nextMessageId();
       await writeFrame(
@@ -528,7 +535,8 @@ export async function createNetworkNode(options: NetworkNodeOptions): Promise<Ne
       if (serving) throw new Error('this node already serves a handler');
       serving = true;
       await node.handle(DON_PROTOCOL, (stream, connection) => onStream(handler, stream, connection), {
-        maxInboundStreams: limits.maxConcurrentPerQueue + limits.maxQueuedPerQueue,
+        maxInboundStreams: limits.maxStreamsPerPeer,
+        maxOutboundStreams: limits.maxStreamsPerPeer,
       });
     },
     transport(donName) {

@@ -200,6 +200,19 @@ describe('libp2p DON transport', () => {
     expect(handlers[0]!.seen).toHaveLength(1);
   });
 
+  it('carries 80 concurrent requests on a fresh connection from a client-only node (above yamux’s 10 early streams, libp2p’s 64 outbound)', async () => {
+    const client = await node({ seed: clientSeed, network });
+    const transport = client.transport('echo');
+    const answers = await Promise.all(
+      Array.from({ length: 80 }, (_, i) =>
+        transport.send(transport.peers[1]!, request(1000 + i), new AbortController().signal),
+      ),
+    );
+    expect(answers.map((a) => new TextDecoder().decode(a?.response?.payload))).toEqual(
+      Array.from({ length: 80 }, (_, i) => `node1:hello ${1000 + i}`),
+    );
+  });
+
   it('refuses a peer whose key the network file does not list, at the connection', async () => {
     const before = (await servers[1]!.drops()).unlisted_peer ?? 0;
     // The intruder knows the servers' addresses (its own copy of the file lists them) but is not listed by them.
@@ -285,5 +298,123 @@ describe('libp2p DON transport', () => {
     expect(handler.seen.filter((r) => r.sender === hostileId)).toHaveLength(5);
     const metrics = await limited.registry.metrics();
     expect(metrics).toContain('cwh_network_messages_dropped_total{reason="rate_limited_sender"} 15');
+  });
+});
+
+describe('libp2p DON transport: the other limits', () => {
+  /** A network with DON "echo" = [server] and DON "other" = [hostile], at the given addresses. */
+  const twoNodeNetwork = (serverId: string, serverAddr: string, hostileAddr = '/ip4/127.0.0.1/tcp/9') =>
+    resolveNetworkFile({
+      version: 1,
+      dons: [
+        { name: 'echo', f: 0, capabilities: ['echo@1.0.0'], members: [{ peerId: serverId, multiaddrs: [serverAddr] }] },
+        { name: 'workflow', f: 0, members: [{ peerId: clientId, multiaddrs: ['/ip4/127.0.0.1/tcp/1'] }] },
+        { name: 'other', f: 0, members: [{ peerId: hostileId, multiaddrs: [hostileAddr] }] },
+      ],
+    });
+  const bare = (addr: string) => addr.replace(/\/p2p\/.*$/, '');
+
+  it('the client drops an oversized answer from a hostile member from its length prefix', async () => {
+    // The hostile party is the DON member: it answers every request with a prefix declaring 1 GiB.
+    const hostile = await createLibp2p({
+      privateKey: await generateKeyPairFromSeed('Ed25519', hostileSeed),
+      addresses: { listen: [LOOPBACK] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+    });
+    await hostile.start();
+    started.push(hostile);
+    await hostile.handle(DON_PROTOCOL, (stream) => {
+      const head = new Uint8Array(4);
+      new DataView(head.buffer).setUint32(0, 1024 * 1024 * 1024, false);
+      stream.send(head);
+    });
+    const network = resolveNetworkFile({
+      version: 1,
+      dons: [
+        {
+          name: 'evil',
+          f: 0,
+          capabilities: ['echo@1.0.0'],
+          members: [{ peerId: hostileId, multiaddrs: [bare(hostile.getMultiaddrs()[0]!.toString())] }],
+        },
+        { name: 'workflow', f: 0, members: [{ peerId: clientId, multiaddrs: ['/ip4/127.0.0.1/tcp/1'] }] },
+      ],
+    });
+    const client = await node({ seed: clientSeed, network, limits: { maxMessageBytes: 1024 } });
+    const transport = client.transport('evil');
+    await expect(transport.send(transport.peers[0]!, request(1), new AbortController().signal)).rejects.toThrow(
+      'frame of 1073741824 bytes is over the limit of 1024',
+    );
+    expect((await client.drops()).oversized).toBe(1);
+  });
+
+  it('the global bucket bounds all senders together', async () => {
+    const serverSeed = new Uint8Array(randomBytes(32));
+    const serverId = await peerIdOfSeed(serverSeed);
+    const server = await node({
+      seed: serverSeed,
+      network: twoNodeNetwork(serverId, '/ip4/127.0.0.1/tcp/9'),
+      listen: [LOOPBACK],
+      limits: { globalBurst: 3, globalRatePerSecond: 1 },
+      nowMs: () => 0,
+    });
+    const handler = new EchoHandler('g');
+    await server.serve(handler);
+    const network = twoNodeNetwork(serverId, bare(server.multiaddrs()[0]!));
+    const results = [];
+    for (const seed of [clientSeed, hostileSeed, clientSeed, hostileSeed]) {
+      const caller = await node({ seed, network });
+      const transport = caller.transport('echo');
+      results.push(
+        await transport.send(transport.peers[0]!, request(results.length), new AbortController().signal).then(
+          () => 'ok',
+          () => 'refused',
+        ),
+      );
+    }
+    expect(results).toEqual(['ok', 'ok', 'ok', 'refused']);
+    expect((await server.drops()).rate_limited_global).toBe(1);
+  });
+
+  it('a full queue gets a busy error reply; a peer that sends too slowly is cut at the read timeout', async () => {
+    const serverSeed = new Uint8Array(randomBytes(32));
+    const serverId = await peerIdOfSeed(serverSeed);
+    const server = await node({
+      seed: serverSeed,
+      network: twoNodeNetwork(serverId, '/ip4/127.0.0.1/tcp/9'),
+      listen: [LOOPBACK],
+      limits: { maxConcurrentPerQueue: 1, maxQueuedPerQueue: 0, readTimeoutMs: 300 },
+    });
+    const release = Promise.withResolvers<void>();
+    let calls = 0;
+    await server.serve({
+      capabilities: ['echo@1.0.0'],
+      async handle() {
+        calls += 1;
+        await release.promise;
+        return { response: { payload: new Uint8Array([1]), metering: [] } };
+      },
+    });
+    const network = twoNodeNetwork(serverId, bare(server.multiaddrs()[0]!));
+    const client = await node({ seed: clientSeed, network });
+    const transport = client.transport('echo');
+    const first = transport.send(transport.peers[0]!, request(1), new AbortController().signal);
+    while (calls === 0) await new Promise((r) => setTimeout(r, 5));
+    const second = await transport.send(transport.peers[0]!, request(2), new AbortController().signal);
+    expect(second?.error).toBe('busy: the queue of this capability and method is full');
+    release.resolve();
+    expect((await first)?.response?.payload).toEqual(new Uint8Array([1]));
+    expect([(await server.drops()).queue_full, calls]).toEqual([1, 1]);
+
+    // Slow sender: two bytes of the prefix, then nothing.
+    const hostile = await rawNode(hostileSeed);
+    const stream = await hostile.dialProtocol(multiaddr(server.multiaddrs()[0]!), DON_PROTOCOL);
+    stream.send(new Uint8Array([0, 0]));
+    const t0 = performance.now();
+    expect(await outcome(stream)).toEqual({ kind: 'reset' });
+    expect(performance.now() - t0).toBeGreaterThan(200);
+    expect((await server.drops()).read_timeout).toBe(1);
   });
 });
