@@ -76,6 +76,15 @@ describe('network file', () => {
     }
   });
 
+  it('accepts ip6 and dns multiaddrs, and the same peer in two DONs', () => {
+    const doc = network();
+    doc.dons[1]!.members[0] = member(4, { multiaddrs: ['/ip6/::1/tcp/7000', '/dns4/node-4.example.org/tcp/7000'] });
+    doc.dons.push({ name: 'echo', f: 0, capabilities: ['echo@1.0.0'], members: [member(0)] });
+    const net = parseNetworkFile(stringify(doc));
+    expect(net.dons[1]!.members[0]!.multiaddrs).toHaveLength(2);
+    expect(net.dons[2]!.members[0]!.peerId).toBe(net.dons[0]!.members[0]!.peerId);
+  });
+
   it('refuses N < 3F+1, naming the DON and counts', () => {
     const doc = network();
     doc.dons[0]!.members.pop();
