@@ -6,6 +6,7 @@ import { registerEnclaveCommands } from './enclave.js';
 import { registerInitCommands } from './init.js';
 import { registerInspectCommands } from './inspect.js';
 import { registerKeysCommands } from './keys.js';
+import { registerNetworkCommands } from './network.js';
 import { registerNodeCommands } from './node.js';
 import { registerPluginCommands } from './plugins.js';
 import { registerRunCommand } from './run.js';
@@ -34,6 +35,7 @@ export function createProgram(): Command {
   registerWorkflowCommands(program);
   registerNodeCommands(program);
   registerInitCommands(program);
+  registerNetworkCommands(program);
   return program;
 }
 
