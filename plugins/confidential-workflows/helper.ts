@@ -1,8 +1,15 @@
 /**
  * The enclave's ExecutionHelper: what a confidential workflow may ask while it runs. Capability calls and secret
- * requests go out through the relay client ({@link EnclaveRelay}), never to anything local; until a relay is
- * configured they fail with `relay not configured`.
+ * requests go out through the relay client ({@link EnclaveRelay}); until a relay is configured they fail with
+ * `relay not configured`. Two capabilities are served here instead, inside the enclave:
+ * - `confidential-http@1.0.0-alpha` (its secrets must never leave the enclave);
+ * - `consensus@1.0.0-alpha` `Simple`: the workflow runs once, here, so the observation set of its NODE-mode step is
+ *   this one attested execution's observation, and `identical` (or `median`) over it is that observation. Sending
+ *   it to the relay nodes would add no independent observation (each would echo the enclave's own) and would show
+ *   every node the observation, e.g. a response body fetched with a secret (docs/confidential.md "Consensus inside
+ *   the enclave").
  */
+import { CONSENSUS_ID, consensusSimpleSingle } from '../../sdk/protocol/consensus.js';
 import {
   CONFIDENTIAL_HTTP_CAPABILITY_ID,
   type EnclaveExecutionContext,
@@ -40,10 +47,12 @@ export class EnclaveExecutionHelper implements ExecutionHelper {
   }
 
   /**
-   * `confidential-http@1.0.0-alpha` is served here, inside the enclave (its secrets never leave it); every other
-   * capability call goes out through the relay client.
+   * `confidential-http@1.0.0-alpha` (its secrets never leave the enclave) and `consensus@1.0.0-alpha` (over this
+   * execution's single observation, which never leaves the enclave either) are served here; every other capability
+   * call goes out through the relay client.
    */
   async callCapability(request: CapabilityRequest, signal?: AbortSignal): Promise<CapabilityResponse> {
+    if (request.id === CONSENSUS_ID) return consensusSimpleSingle(request.method, request.payload);
     if (request.id === CONFIDENTIAL_HTTP_CAPABILITY_ID) {
       const { confidentialHttp } = this.#options;
       if (confidentialHttp === undefined)

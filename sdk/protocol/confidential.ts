@@ -156,9 +156,10 @@ export interface EnclaveIdentity {
 }
 
 /**
- * How a confidential workflow reaches the outside world: every capability call and every secret request goes out
- * through the relay DON (gateway, F+1 signed quorum; issue "relay DON"). Never run locally. Implementations
- * never throw: failures come back as `{error}` (per secret for `getSecrets`).
+ * How a confidential workflow reaches the outside world: every secret request and every capability call goes out
+ * through the relay DON (gateway, F+1 signed quorum; issue "relay DON"), except the two the enclave serves itself
+ * (`confidential-http@1.0.0-alpha` and `consensus@1.0.0-alpha`, plugins/confidential-workflows/helper.ts). Never run
+ * locally. Implementations never throw: failures come back as `{error}` (per secret for `getSecrets`).
  */
 export interface EnclaveRelay {
   /** Resolves secrets in the order asked; each answer is exactly one of `secret` and `error`. */

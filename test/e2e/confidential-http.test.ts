@@ -5,7 +5,9 @@
  * processes (F+1 signed, sealed to the enclave) and the vault; the server sees it; the host's and plugins' logs and
  * the database never contain it. The same workflow deployed without `confidential` is refused; a template naming a
  * secret the registration does not list is refused inside the enclave. A CRE-ABI binary (WAT, protobuf payloads) does
- * the same cron → confidential-http call.
+ * exactly what the canonical confidential CRE workflow does: cron → confidential-http (NODE mode) with a templated
+ * `X-Api-Key` → consensus `Simple` identical on the body → returns the agreed body; both calls are served inside the
+ * enclave (the relay DON sees neither); outside the enclave the same binary fails.
  * Needs `npm run build` (dist and the AssemblyScript fixtures).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,18 +26,17 @@ import type { WorkflowSpec } from '../../host/store/store.js';
 import { signedSecretWrite, VaultStore } from '../../plugins/vault/store.js';
 import { cronEvent } from '../../host/capabilities/cron-trigger.js';
 import { bytesText, decodeBytes, textBytes } from '../../sdk/protocol/index.js';
+import { ConfidentialHTTPRequestSchema } from '../../sdk/protocol/proto/gen/capabilities/networking/confidentialhttp/v1alpha/client_pb.js';
 import {
-  ConfidentialHTTPRequestSchema,
-  HTTPResponseSchema,
-} from '../../sdk/protocol/proto/gen/capabilities/networking/confidentialhttp/v1alpha/client_pb.js';
-import {
+  AggregationType,
   AwaitCapabilitiesRequestSchema,
-  AwaitCapabilitiesResponseSchema,
   CapabilityRequestSchema,
   ExecutionResultSchema,
+  SimpleConsensusInputsSchema,
 } from '../../sdk/protocol/proto/gen/sdk/v1alpha/sdk_pb.js';
-import { cronTriggerProtoConfig, unpackAny } from '../../sdk/protocol/proto/payloads.js';
-import { buildGuest, OUT_BYTES, readRecords, REGION } from '../fixtures/cre/guest.js';
+import { ValueSchema } from '../../sdk/protocol/proto/gen/values/v1/values_pb.js';
+import { cronTriggerProtoConfig } from '../../sdk/protocol/proto/payloads.js';
+import { buildGuest, OUT_BYTES, REGION } from '../fixtures/cre/guest.js';
 import { writeRelayDonPluginsFile } from '../helpers/relay-don.js';
 import { createTestCa } from '../helpers/test-ca.js';
 import { workflowBinary } from '../helpers/workflows.js';
@@ -177,26 +178,37 @@ describe('confidential-http inside the enclave, secrets through the relay DON', 
     expect(seenKeys.length).toBe(before);
   }, 30_000);
 
-  test('a CRE-ABI binary (cron → confidential-http with a templated X-Api-Key) gets the body; locally it is refused', async () => {
+  test('a CRE-ABI binary (cron → confidential-http with a templated X-Api-Key → consensus Simple identical) returns the body; locally it is refused', async () => {
     const before = seenKeys.length;
-    const run = async (spec: WorkflowSpec) => {
-      const report = await node.engine.execute(spec.workflowId, 0, cronEvent(new Date('2026-01-01T00:10:00Z'), true));
-      expect(report.error).toBeUndefined();
-      const [awaited] = readRecords(report.value);
-      const answer = fromBinary(AwaitCapabilitiesResponseSchema, awaited!).responses[1]!.response;
-      return answer;
-    };
-    const answer = await run(cre);
-    expect(answer.case).toBe('payload');
-    const http = unpackAny(HTTPResponseSchema, toBinary(AnySchema, answer.value as never));
-    expect(http.statusCode).toBe(200);
-    expect(JSON.parse(bytesText(http.body))).toEqual({ quote: 42 });
+    const relayedCapabilityCalls = async () =>
+      (await node.gateway!.gateway.metrics.requests.get()).values
+        .filter((v) => v.labels.method === 'confidential.capability.execute')
+        .reduce((sum, v) => sum + v.value, 0);
+    const relayedBefore = await relayedCapabilityCalls();
+    const fire = (spec: WorkflowSpec) =>
+      node.engine.execute(spec.workflowId, 0, cronEvent(new Date('2026-01-01T00:10:00Z'), true));
+
+    const report = await fire(cre);
+    expect(report.error).toBeUndefined();
+    expect(report.status).toBe('succeeded');
+    // The result is the Value consensus answered: the response body, as a string.
+    const result = fromBinary(ValueSchema, report.value!);
+    expect(result.value.case).toBe('stringValue');
+    expect(JSON.parse(result.value.value as string)).toEqual({ quote: 42 });
     expect(seenKeys.slice(before)).toEqual([SECRET]);
-    const refused = await run(creLocal);
-    expect(refused).toEqual({
-      case: 'error',
-      value: expect.stringContaining('confidential-http@1.0.0-alpha is served only inside the enclave'),
-    });
+    // Neither call went through the relay DON: confidential-http and consensus are both served in the enclave, so
+    // no relay node saw the request, the secret or the body.
+    expect(await relayedCapabilityCalls()).toBe(relayedBefore);
+    const stored = await node.store.getExecution(report.executionId);
+    expect(stored?.status).toBe('succeeded');
+
+    const refused = await fire(creLocal);
+    expect(refused.status).toBe('failed');
+    // The NODE-mode step's error is its observation; identical consensus over no value fails with it.
+    expect(refused.error).toContain('consensus needs at least 1 observations, got 0 (errors: ');
+    expect(refused.error).toContain(
+      'confidential-http@1.0.0-alpha is served only inside the enclave: this workflow is not confidential',
+    );
     expect(seenKeys.length).toBe(before + 1);
   }, 60_000);
 
@@ -214,12 +226,19 @@ describe('confidential-http inside the enclave, secrets through the relay DON', 
 });
 
 /**
- * A CRE-ABI guest (WAT): subscribes to cron; on a trigger calls confidential-http@1.0.0-alpha `SendRequest` with
- * `Any(ConfidentialHTTPRequest{vault_don_secrets: [API_KEY], request: {url, GET, X-Api-Key: {{.API_KEY}}, CA}})`,
- * awaits it and returns the raw `AwaitCapabilitiesResponse` as its one record.
+ * The canonical confidential CRE workflow as a CRE-ABI guest (WAT), what `ConfidentialHTTPClient.sendRequest(runtime,
+ * fetch, consensusIdenticalAggregation())` does in the public SDK: subscribes to cron; on a trigger switches to NODE
+ * mode and calls confidential-http@1.0.0-alpha `SendRequest` with `Any(ConfidentialHTTPRequest{vault_don_secrets:
+ * [API_KEY], request: {url, GET, X-Api-Key: {{.API_KEY}}, CA}})` (callback -1); its observation is
+ * `Value{string_value: response body}`, or the call's error as the observation's `error`. Back in DON mode it calls
+ * consensus@1.0.0-alpha `Simple` with `Any(SimpleConsensusInputs{observation, descriptors: {aggregation: IDENTICAL}})`
+ * (callback 0), built at run time around the body, and returns the consensus `Value` as its result, or consensus'
+ * error as the execution's error.
  */
 async function creGuest(url: string, caPem: string): Promise<Uint8Array> {
   const { OUT } = REGION;
+  // Scratch buffers for the consensus request, above the fixture library's regions (memory: 12 pages).
+  const [A, B, C] = [0x80000, 0x90000, 0xa0000];
   const subs = toBinary(
     ExecutionResultSchema,
     create(ExecutionResultSchema, {
@@ -242,7 +261,7 @@ async function creGuest(url: string, caPem: string): Promise<Uint8Array> {
     create(CapabilityRequestSchema, {
       id: 'confidential-http@1.0.0-alpha',
       method: 'SendRequest',
-      callbackId: 1,
+      callbackId: -1,
       payload: anyPack(
         ConfidentialHTTPRequestSchema,
         create(ConfidentialHTTPRequestSchema, {
@@ -257,16 +276,94 @@ async function creGuest(url: string, caPem: string): Promise<Uint8Array> {
       ),
     }),
   );
-  const wait = toBinary(AwaitCapabilitiesRequestSchema, create(AwaitCapabilitiesRequestSchema, { ids: [1] }));
+  const awaitIds = (id: number) =>
+    toBinary(AwaitCapabilitiesRequestSchema, create(AwaitCapabilitiesRequestSchema, { ids: [id] }));
+  // The fixed parts of the consensus request; the guest appends the length-delimited fields around the body.
+  const consHead = toBinary(
+    CapabilityRequestSchema,
+    create(CapabilityRequestSchema, { id: 'consensus@1.0.0-alpha', method: 'Simple', callbackId: 0 }),
+  );
+  const anyHead = toBinary(
+    AnySchema,
+    create(AnySchema, { typeUrl: anyPack(SimpleConsensusInputsSchema, create(SimpleConsensusInputsSchema)).typeUrl }),
+  );
+  const identical = toBinary(
+    SimpleConsensusInputsSchema,
+    create(SimpleConsensusInputsSchema, {
+      descriptors: { descriptor: { case: 'aggregation', value: AggregationType.IDENTICAL } },
+    }),
+  );
+  // (q, ql) := field `no` of (q, ql); exits with `code` when it is absent.
+  const into = (
+    no: number,
+    code: number,
+  ) => `(global.set $q (call $field (i32.const ${no}) (global.get $q) (global.get $ql)))
+    (if (i32.lt_s (global.get $q) (i32.const 0)) (then (call $proc_exit (i32.const ${code}))))
+    (global.set $ql (global.get $flen))`;
   return buildGuest({
-    data: { subs, request, wait },
-    extra: '(global $ql (mut i32) (i32.const 0))',
+    data: { subs, request, waitHttp: awaitIds(-1), consHead, anyHead, identical, waitCons: awaitIds(0) },
+    memory: { initial: 12 },
+    extra: `(global $q (mut i32) (i32.const 0)) (global $ql (mut i32) (i32.const 0)) (global $p (mut i32) (i32.const 0))
+  (global $n (mut i32) (i32.const 0))
+  ;; Writes field tag, varint(len) and the len bytes at src to dst; returns the bytes written.
+  (func $wrap (param $tag i32) (param $src i32) (param $len i32) (param $dst i32) (result i32)
+    (local $at i32)
+    (i32.store8 (local.get $dst) (local.get $tag))
+    (local.set $at (call $put_varint (i32.add (local.get $dst) (i32.const 1)) (local.get $len)))
+    (memory.copy (local.get $at) (local.get $src) (local.get $len))
+    (i32.sub (i32.add (local.get $at) (local.get $len)) (local.get $dst)))`,
     body: `(if (call $is_subscribe) (then (call $respond_raw (i32.const {subs}) (i32.const {subs.len})) (call $proc_exit (i32.const 0))))
+    ;; NODE mode: the confidential-http request.
+    (call $switch_modes (i32.const 2))
     (if (i64.lt_s (call $call_capability (i32.const {request}) (i32.const {request.len}) (i32.const ${OUT}) (i32.const 256)) (i64.const 0))
       (then (call $proc_exit (i32.const 3))))
-    (global.set $ql (i32.wrap_i64 (call $await_capabilities (i32.const {wait}) (i32.const {wait.len}) (i32.const ${OUT}) (i32.const ${OUT_BYTES}))))
+    (global.set $ql (i32.wrap_i64 (call $await_capabilities (i32.const {waitHttp}) (i32.const {waitHttp.len}) (i32.const ${OUT}) (i32.const ${OUT_BYTES}))))
     (if (i32.lt_s (global.get $ql) (i32.const 0)) (then (call $proc_exit (i32.const 4))))
-    (call $emit (i32.const ${OUT}) (global.get $ql))
-    (call $finish)`,
+    (global.set $q (i32.const ${OUT}))
+    ${into(1, 5)} ${into(2, 5)}
+    ;; CapabilityResponse: payload (1) → observation Value{string_value: body}; else error (2) → observation error.
+    (global.set $p (call $field (i32.const 1) (global.get $q) (global.get $ql)))
+    (if (i32.ge_s (global.get $p) (i32.const 0))
+      (then
+        (global.set $q (global.get $p)) (global.set $ql (global.get $flen))
+        ${into(2, 6)}
+        ;; HTTPResponse.body (2); an empty body is absent on the wire.
+        (global.set $p (call $field (i32.const 2) (global.get $q) (global.get $ql)))
+        (if (i32.lt_s (global.get $p) (i32.const 0)) (then (global.set $p (global.get $q)) (global.set $flen (i32.const 0))))
+        (global.set $n (call $wrap (i32.const 10) (global.get $p) (global.get $flen) (i32.const ${A})))
+        (global.set $n (call $wrap (i32.const 10) (i32.const ${A}) (global.get $n) (i32.const ${B}))))
+      (else
+        (global.set $p (call $field (i32.const 2) (global.get $q) (global.get $ql)))
+        (if (i32.lt_s (global.get $p) (i32.const 0)) (then (call $proc_exit (i32.const 7))))
+        (global.set $n (call $wrap (i32.const 18) (global.get $p) (global.get $flen) (i32.const ${B})))))
+    ;; SimpleConsensusInputs at B: observation ‖ descriptors (identical).
+    (memory.copy (i32.add (i32.const ${B}) (global.get $n)) (i32.const {identical}) (i32.const {identical.len}))
+    (global.set $n (i32.add (global.get $n) (i32.const {identical.len})))
+    ;; Any at A: type_url ‖ value; CapabilityRequest at C: id, method, callback_id ‖ payload.
+    (memory.copy (i32.const ${A}) (i32.const {anyHead}) (i32.const {anyHead.len}))
+    (global.set $n (i32.add (i32.const {anyHead.len}) (call $wrap (i32.const 18) (i32.const ${B}) (global.get $n) (i32.add (i32.const ${A}) (i32.const {anyHead.len})))))
+    (memory.copy (i32.const ${C}) (i32.const {consHead}) (i32.const {consHead.len}))
+    (global.set $n (i32.add (i32.const {consHead.len}) (call $wrap (i32.const 18) (i32.const ${A}) (global.get $n) (i32.add (i32.const ${C}) (i32.const {consHead.len})))))
+    ;; DON mode: consensus Simple, identical.
+    (call $switch_modes (i32.const 1))
+    (if (i64.lt_s (call $call_capability (i32.const ${C}) (global.get $n) (i32.const ${OUT}) (i32.const 256)) (i64.const 0))
+      (then (call $proc_exit (i32.const 8))))
+    (global.set $ql (i32.wrap_i64 (call $await_capabilities (i32.const {waitCons}) (i32.const {waitCons.len}) (i32.const ${OUT}) (i32.const ${OUT_BYTES}))))
+    (if (i32.lt_s (global.get $ql) (i32.const 0)) (then (call $proc_exit (i32.const 9))))
+    (global.set $q (i32.const ${OUT}))
+    ${into(1, 10)} ${into(2, 10)}
+    (global.set $p (call $field (i32.const 1) (global.get $q) (global.get $ql)))
+    (if (i32.ge_s (global.get $p) (i32.const 0))
+      (then
+        ;; Any.value (2) is the agreed Value: the result.
+        (global.set $q (global.get $p)) (global.set $ql (global.get $flen))
+        ${into(2, 11)}
+        (call $respond_value (global.get $q) (global.get $ql)))
+      (else
+        ;; consensus' error is the execution's: ExecutionResult{error (2)}.
+        (global.set $p (call $field (i32.const 2) (global.get $q) (global.get $ql)))
+        (if (i32.lt_s (global.get $p) (i32.const 0)) (then (call $proc_exit (i32.const 12))))
+        (call $respond_raw (i32.const ${A}) (call $wrap (i32.const 18) (global.get $p) (global.get $flen) (i32.const ${A})))))
+    (call $proc_exit (i32.const 0))`,
   });
 }

@@ -148,6 +148,17 @@ describe('the confidential-workflows enclave plugin', () => {
     expect(echo.calls.length).toBe(before);
   });
 
+  test('serves consensus itself: runInNodeMode agrees on its own observation with no relay configured', async () => {
+    // nodeTime in NODE mode, then consensus Simple median: answered inside the enclave (a relay call would fail
+    // with "relay not configured", and the host's local consensus is never reached from here).
+    const report = await trigger(conformance, { action: 'time' });
+    expect(report.error).toBeUndefined();
+    expect(report.status).toBe('succeeded');
+    const [don, nodeTime] = JSON.parse(bytesText(report.value!)) as [number, number];
+    expect(Number.isInteger(don) && Number.isInteger(nodeTime)).toBe(true);
+    expect(Math.abs(nodeTime - Date.now())).toBeLessThan(60_000);
+  });
+
   test('fills trustedValues: auto with the measurement `cwh enclave measure` prints, which the enclave reports', async () => {
     const measurement = await measureEnclave();
     const config = node.registry.getConfig(CONFIDENTIAL_WORKFLOWS_CAPABILITY_ID) as {

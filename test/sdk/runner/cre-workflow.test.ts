@@ -3,7 +3,7 @@
  *
  * The capabilities are served in process by the test's ExecutionHelper: `http-actions@1.0.0-alpha` decodes the
  * protobuf request and performs a real fetch to the loopback server, `consensus@1.0.0-alpha` runs the real
- * protobuf Simple consensus (host/capabilities/cre-consensus.ts). The http-actions plugin process is not used here
+ * protobuf Simple consensus (sdk/protocol/consensus.ts). The http-actions plugin process is not used here
  * because its protobuf branch belongs to that plugin; this keeps the runner test independent of it.
  */
 import { createServer, type Server } from 'node:http';
@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { AnySchema, anyPack } from '@bufbuild/protobuf/wkt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { aggregateSimpleConsensus, consensusSimpleProto } from '../../../host/capabilities/cre-consensus.js';
+import { aggregateSimpleConsensus, consensusSimpleProto } from '../../../sdk/protocol/consensus.js';
 import { RequestSchema as HttpRequestSchema } from '../../../sdk/protocol/proto/gen/capabilities/networking/http/v1alpha/client_pb.js';
 import {
   AggregationType,
