@@ -5,10 +5,11 @@
  * parse error naming the limit: at once when `Content-Length` says so, else as soon as the streamed bytes pass it
  * (the rest is never read; the connection is closed).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RelayErrorCode } from '../../sdk/confidential/relay-wire.js';
 import { ConfigError } from '../../sdk/protocol/errors.js';
+import { RequestBodyTooLarge, readRequestBody } from '../http/request-body.js';
 import type { JsonRpcResponse, RelayGateway } from './gateway.js';
 
 /** Options of {@link startGatewayServer}. */
@@ -34,34 +35,6 @@ export interface GatewayServer {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-
-class BodyTooLarge extends Error {}
-
-/** Reads the body, counting bytes as they stream in; rejects with BodyTooLarge (and stops reading) past `maxBytes`. */
-function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = request.headers['content-length'];
-    if (declared !== undefined && Number(declared) > maxBytes) {
-      reject(new BodyTooLarge(`request body of ${Number(declared)} bytes exceeds the limit of ${maxBytes} bytes`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const onData = (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > maxBytes) {
-        request.off('data', onData);
-        request.pause();
-        reject(new BodyTooLarge(`request body exceeds the limit of ${maxBytes} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    request.on('data', onData);
-    request.on('end', () => resolve(Buffer.concat(chunks)));
-    request.on('error', reject);
-  });
-}
 
 /**
  * Serves `gateway` on loopback HTTP.
@@ -95,9 +68,9 @@ export async function startGatewayServer(
       }
       let parsed: unknown;
       try {
-        parsed = JSON.parse((await readBody(request, maxBodyBytes)).toString('utf8'));
+        parsed = JSON.parse((await readRequestBody(request, maxBodyBytes)).toString('utf8'));
       } catch (error) {
-        const tooLarge = error instanceof BodyTooLarge;
+        const tooLarge = error instanceof RequestBodyTooLarge;
         const message = tooLarge ? error.message : 'request body is not valid JSON';
         const reply: JsonRpcResponse = {
           jsonrpc: '2.0',

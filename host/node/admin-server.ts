@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, ExecutionError } from '../../sdk/protocol/errors.js';
 import { TrustError } from '../../sdk/trust/errors.js';
+import { RequestBodyTooLarge, readRequestBody } from '../http/request-body.js';
 import type { Logger } from '../log/logger.js';
 
 /** Largest deployment body: a 32 MiB binary in base64 plus the rest, in bytes. */
@@ -203,37 +204,14 @@ function sendJson(response: ServerResponse, status: number, body: unknown, close
     .end(text);
 }
 
-class BodyTooLarge extends AdminError {
-  constructor(message: string) {
-    super(413, 'too_large', message);
+/** The body of `request`, at most `maxBytes`; an over-limit body is a 413 `too_large`. */
+async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  try {
+    return await readRequestBody(request, maxBytes);
+  } catch (error) {
+    if (error instanceof RequestBodyTooLarge) throw new AdminError(413, 'too_large', error.message);
+    throw error;
   }
-}
-
-/** Reads at most `maxBytes` of the body; rejects with 413 (and stops reading) past it. */
-function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(request.headers['content-length'] ?? Number.NaN);
-    if (declared > maxBytes) {
-      request.resume();
-      reject(new BodyTooLarge(`request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const onData = (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > maxBytes) {
-        request.off('data', onData);
-        request.pause();
-        reject(new BodyTooLarge(`request body exceeds the limit of ${maxBytes} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    request.on('data', onData);
-    request.on('end', () => resolve(Buffer.concat(chunks)));
-    request.on('error', reject);
-  });
 }
 
 function parseJson(bytes: Buffer): unknown {
