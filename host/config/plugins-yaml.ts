@@ -8,6 +8,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { type ZodIssue, z } from 'zod';
 import { ConfigError } from '../../sdk/protocol/errors.js';
+import { formatIssuePath, valueAtPath } from './issue-path.js';
 
 /** Default values of every optional plugins.yaml field. */
 export const PLUGIN_DEFAULTS = {
@@ -246,25 +247,6 @@ export interface PluginsConfigOptions {
   baseDir?: string;
 }
 
-function formatPath(segments: (string | number)[]): string {
-  let out = '';
-  for (const segment of segments) {
-    if (typeof segment === 'number') out += `[${segment}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(segment)) out += out === '' ? segment : `.${segment}`;
-    else out += `[${JSON.stringify(segment)}]`;
-  }
-  return out;
-}
-
-function valueAt(input: unknown, segments: (string | number)[]): unknown {
-  let value = input;
-  for (const segment of segments) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<string | number, unknown>)[segment];
-  }
-  return value;
-}
-
 /** Renders an observed value for an error message: `0`, `"abc"`, `null`, `a list`, `a mapping`. */
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
@@ -285,7 +267,7 @@ const TYPE_NAMES: Record<string, string> = {
 };
 
 function issueMessage(issue: ZodIssue, input: unknown): string {
-  const value = valueAt(input, issue.path);
+  const value = valueAtPath(input, issue.path);
   switch (issue.code) {
     case 'invalid_type':
       if (value === undefined) return 'is required';
@@ -319,7 +301,7 @@ export function resolvePluginsConfig(input: unknown, options: PluginsConfigOptio
   const parsed = fileSchema.safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
-      const where = formatPath(issue.path);
+      const where = formatIssuePath(issue.path);
       return `${file}: ${where === '' ? '' : `${where}: `}${issueMessage(issue, input)}`;
     });
     throw new ConfigError(lines.join('\n'), { context: { file, issues: lines } });

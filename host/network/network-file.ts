@@ -29,6 +29,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { LineCounter, parseDocument } from 'yaml';
 import { type ZodIssue, z } from 'zod';
 import { ConfigError } from '../../sdk/protocol/errors.js';
+import { formatIssuePath, valueAtPath } from '../config/issue-path.js';
 
 /** Largest network file read, in bytes (1 MiB); larger files are refused before they are read. */
 export const MAX_NETWORK_FILE_BYTES = 1024 * 1024;
@@ -289,23 +290,6 @@ export interface NetworkFileOptions {
   file?: string;
 }
 
-function formatPath(segments: (string | number)[]): string {
-  let out = '';
-  for (const segment of segments) {
-    out += typeof segment === 'number' ? `[${segment}]` : out === '' ? segment : `.${segment}`;
-  }
-  return out;
-}
-
-function valueAt(input: unknown, segments: (string | number)[]): unknown {
-  let value = input;
-  for (const segment of segments) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<string | number, unknown>)[segment];
-  }
-  return value;
-}
-
 function describe(value: unknown): string {
   if (typeof value === 'string') {
     const quoted = JSON.stringify(value.length > QUOTE_CHARS ? `${value.slice(0, QUOTE_CHARS)}…` : value);
@@ -318,7 +302,7 @@ function describe(value: unknown): string {
 }
 
 function issueMessage(issue: ZodIssue, input: unknown): string {
-  const value = valueAt(input, issue.path);
+  const value = valueAtPath(input, issue.path);
   switch (issue.code) {
     case 'invalid_type':
       if (value === undefined) return 'is required';
@@ -356,7 +340,7 @@ export function resolveNetworkFile(input: unknown, options: NetworkFileOptions =
   const parsed = fileSchema.safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
-      const where = formatPath(issue.path);
+      const where = formatIssuePath(issue.path);
       return `${file}: ${where === '' ? '' : `${where}: `}${issueMessage(issue, input)}`;
     });
     throw new ConfigError(lines.join('\n'), { context: { file, issues: lines } });
