@@ -192,6 +192,15 @@ const arbitraryValue: fc.Arbitrary<Value> = fc.letrec<{ value: Value }>((tie) =>
   ),
 })).value;
 
+/** Whether a Value holds a float64 NaN anywhere (the one value `equals` never finds equal to itself). */
+function containsNaN(v: Value): boolean {
+  const kind = v.value;
+  if (kind.case === 'float64Value') return Number.isNaN(kind.value);
+  if (kind.case === 'listValue') return kind.value.fields.some(containsNaN);
+  if (kind.case === 'mapValue') return Object.values(kind.value.fields).some(containsNaN);
+  return false;
+}
+
 /** JSON with object keys sorted, to compare JSON values whatever their key order. */
 function canonical(json: unknown): string {
   return JSON.stringify(json, (_key, v) =>
@@ -211,7 +220,9 @@ describe('values.v1.Value round trips', () => {
       fc.property(arbitraryValue, (v) => {
         const bytes = toBinary(ValueSchema, v);
         const back = fromBinary(ValueSchema, bytes);
-        expect(equals(ValueSchema, back, v)).toBe(true);
+        // Re-encoding gives the same bytes: `equals` would call a float64 NaN unequal to itself (NaN !== NaN).
+        expect(toBinary(ValueSchema, back)).toStrictEqual(bytes);
+        expect(equals(ValueSchema, back, v) || containsNaN(v)).toBe(true);
         const json = decodeValueJson(bytes);
         expect(JSON.parse(JSON.stringify(json))).toStrictEqual(valueToJson(v));
       }),
